@@ -1,0 +1,10 @@
+"""Test configuration shared by tests/ and the doctests in jaxglimpse/.
+
+float64 is switched on so that the NumPy loop references can be matched to
+1e-10. Library code never relies on it: every test of float32, float16 and
+bfloat16 passes arrays of that dtype explicitly.
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)

@@ -1,0 +1,55 @@
+"""jaxglimpse: pure, differentiable glimpses for JAX.
+
+A glimpse function takes an image and attention parameters and returns a small,
+fixed-size view of part of the image. The Gaussian and affine glimpses are
+differentiable in their parameters, so gradient descent can learn where to look.
+
+Conventions (the README's "Conventions" section says the same at more length):
+
+* Layout. Arrays are channel-last. One example is ``(*spatial, C)`` with n = 1,
+  2 or 3 spatial axes: ``(L, C)``, ``(H, W, C)`` or ``(D, H, W, C)``.
+* Batching. Leading batch axes of the image and of the parameters broadcast as
+  in NumPy: an image ``(B, 1, H, W, C)`` with parameters of batch shape
+  ``(B, K)`` gives ``(B, K, h, w, C)`` without copying the image. Glimpse
+  shapes are static Python ints; ``jit`` is up to the caller.
+* Coordinates. Pixels, in axis order ((y, x) for images). Pixel i has its
+  centre at coordinate i and covers [i - 1/2, i + 1/2].
+* Sample positions. Sample j of N along an axis sits at
+  ``mu + (j - (N - 1) / 2) * delta``: ``mu`` is the glimpse centre.
+* Boxes. ``Box(center, size)`` covers ``[center - size/2, center + size/2]``;
+  N samples over it have ``delta = size / N``.
+* Affine transforms. ``theta`` has shape ``(*batch, n, n + 1)`` and maps the
+  glimpse's normalised coordinates to the image's, in axis order (PyTorch's
+  ``affine_grid`` uses (x, y) order; see ``theta_from_torch``). With
+  ``align_corners=False`` (PyTorch's default) normalised -1 and +1 are the outer
+  edges of the first and last pixels; with ``align_corners=True`` they are the
+  centres of those pixels.
+"""
+
+from jaxglimpse.gaussian import gaussian_filterbank as gaussian_filterbank
+from jaxglimpse.gaussian import gaussian_glimpse as gaussian_glimpse
+from jaxglimpse.gaussian import gaussian_mask as gaussian_mask
+from jaxglimpse.gaussian import gaussian_write as gaussian_write
+from jaxglimpse.params import Box as Box
+from jaxglimpse.params import GaussianParams as GaussianParams
+from jaxglimpse.params import box_to_gaussian as box_to_gaussian
+from jaxglimpse.params import draw_params as draw_params
+from jaxglimpse.params import first_center_to_gaussian as first_center_to_gaussian
+from jaxglimpse.params import gaussian_to_box as gaussian_to_box
+from jaxglimpse.params import gaussian_to_first_center as gaussian_to_first_center
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "Box",
+    "GaussianParams",
+    "box_to_gaussian",
+    "draw_params",
+    "first_center_to_gaussian",
+    "gaussian_filterbank",
+    "gaussian_glimpse",
+    "gaussian_mask",
+    "gaussian_to_box",
+    "gaussian_to_first_center",
+    "gaussian_write",
+)
