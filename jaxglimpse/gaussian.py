@@ -52,17 +52,19 @@ def _log_grid_normalizer(c: jax.Array, sigma: jax.Array) -> jax.Array:
   frac = c - jnp.floor(c)  # The sum is periodic in c; this keeps cos() exact.
   # Direct sum over the six integers nearest c: the first term left out is at
   # distance ≥ 3, exp(-9 / (2 · 0.5²)) ≈ 1.5e-8 at the largest σ used here.
-  s_small = jnp.minimum(sigma, _POISSON_SIGMA)
+  small = sigma < _POISSON_SIGMA
+  # where(), not minimum(): at a tie minimum() would pass on half the gradient.
+  s_small = jnp.where(small, sigma, _POISSON_SIGMA)
   d = jnp.arange(-2, 4, dtype=c.dtype) - frac[..., None]
   direct = jax.nn.logsumexp(-(d**2) / (2 * s_small[..., None] ** 2), axis=-1)
   # Poisson: σ√(2π) (1 + 2 Σ_m exp(-2π²σ²m²) cos(2πmc)); m = 4 would add
   # exp(-8π²σ²) < 1e-17 at σ = 1/2. The clamp keeps the unused branch finite.
-  s_big = jnp.maximum(sigma, _POISSON_SIGMA)
+  s_big = jnp.where(small, _POISSON_SIGMA, sigma)
   m = jnp.arange(1, 4, dtype=c.dtype)
   terms = jnp.exp(-2 * math.pi**2 * (s_big[..., None] * m) ** 2)
   theta = 1 + 2 * jnp.sum(terms * jnp.cos(2 * math.pi * m * frac[..., None]), axis=-1)
   poisson = jnp.log(s_big * math.sqrt(2 * math.pi)) + jnp.log(theta)
-  return jnp.where(sigma < _POISSON_SIGMA, direct, poisson)
+  return jnp.where(small, direct, poisson)
 
 
 def _filterbank(

@@ -1,0 +1,162 @@
+"""Slow float64 NumPy loop references, shared by several test modules.
+
+They are written for clarity, one pixel and one sample at a time, straight from
+the formulas in the papers and the README's conventions, and share no code with
+jaxglimpse.
+"""
+
+import math
+
+import numpy as np
+
+
+# --- Gaussian filterbank references ---
+
+
+def gaussian_filterbank(mu, sigma, delta, n, size, padding="renormalize"):
+  """(n, size): row j is a Gaussian at mu + (j - (n-1)/2) delta over pixels."""
+  f = np.zeros((n, size))
+  for j in range(n):
+    c = mu + (j - (n - 1) / 2) * delta
+    for i in range(size):
+      f[j, i] = math.exp(-((i - c) ** 2) / (2 * sigma**2))
+    if padding == "renormalize":
+      z = f[j].sum()
+    else:  # Sum over the infinite grid, far past where terms underflow.
+      reach = int(math.ceil(40 * sigma)) + 2
+      k0 = int(math.floor(c))
+      z = sum(
+          math.exp(-((k - c) ** 2) / (2 * sigma**2))
+          for k in range(k0 - reach, k0 + reach + 1)
+      )
+    f[j] /= z
+  return f
+
+
+def gaussian_glimpse(image, mu, sigma, delta, shape, padding="renormalize"):
+  """One example: image (*spatial, C) -> (*shape, C), one product per pixel."""
+  n = len(shape)
+  spatial = image.shape[:n]
+  filters = [
+      gaussian_filterbank(mu[a], sigma[a], delta[a], shape[a], spatial[a], padding)
+      for a in range(n)
+  ]
+  out = np.zeros(tuple(shape) + image.shape[n:])
+  for o in np.ndindex(*shape):
+    for i in np.ndindex(*spatial):
+      weight = 1.0
+      for a in range(n):
+        weight *= filters[a][o[a], i[a]]
+      out[o] += weight * image[i]
+  return out
+
+
+def gaussian_write(glimpse, mu, sigma, delta, image_shape, padding="renormalize"):
+  """One example: glimpse (*shape, C) -> (*image_shape, C), the transpose."""
+  n = len(image_shape)
+  shape = glimpse.shape[:n]
+  filters = [
+      gaussian_filterbank(mu[a], sigma[a], delta[a], shape[a], image_shape[a], padding)
+      for a in range(n)
+  ]
+  out = np.zeros(tuple(image_shape) + glimpse.shape[n:])
+  for i in np.ndindex(*image_shape):
+    for o in np.ndindex(*shape):
+      weight = 1.0
+      for a in range(n):
+        weight *= filters[a][o[a], i[a]]
+      out[i] += weight * glimpse[o]
+  return out
+
+
+def gaussian_mask(mu, sigma, delta, shape, image_shape):
+  """The glimpse box blurred by the Gaussian, as an outer product over axes."""
+  phi = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2)))
+  out = np.ones(tuple(image_shape))
+  for i in np.ndindex(*image_shape):
+    for a in range(len(shape)):
+      lo = mu[a] - shape[a] * abs(delta[a]) / 2
+      hi = mu[a] + shape[a] * abs(delta[a]) / 2
+      out[i] *= phi((i[a] - lo) / sigma[a]) - phi((i[a] - hi) / sigma[a])
+  return out
+
+
+# --- sampler and affine references ---
+
+
+def _fold_reflect(x, low, high):
+  """Mirrors x into [low, high]: the image continued by mirror copies."""
+  if low == high:
+    return low
+  period = 2 * (high - low)
+  y = (x - low) % period  # Python's % is a floored modulo: y in [0, period).
+  if y > high - low:
+    y = period - y
+  return low + y
+
+
+def sample_ref(image, coords, order=1, padding="zeros", align_corners=False):
+  """N-linear (order 1) or nearest (order 0) reads, one point at a time.
+
+  image: (*spatial, C); coords: (..., n) pixel coordinates. Padding as in
+  PyTorch's grid_sample: "zeros" reads 0 outside, "border" clamps the
+  coordinate to [0, S-1], "reflection" mirrors it about [-1/2, S-1/2]
+  (align_corners=False) or [0, S-1] (True) and then clamps it.
+  """
+  image = np.asarray(image, dtype=np.float64)
+  coords = np.asarray(coords, dtype=np.float64)
+  spatial = image.shape[:-1]
+  n = len(spatial)
+  points = coords.reshape(-1, n)
+  out = np.zeros((len(points), image.shape[-1]))
+  for p, point in enumerate(points):
+    xs = []
+    for a in range(n):
+      x, size = float(point[a]), spatial[a]
+      if padding == "reflection":
+        if align_corners:
+          x = _fold_reflect(x, 0.0, size - 1.0)
+        else:
+          x = _fold_reflect(x, -0.5, size - 0.5)
+      if padding in ("border", "reflection"):
+        x = min(max(x, 0.0), size - 1.0)
+      xs.append(x)
+    if order == 0:
+      # round() in Python rounds half to even, like torch's nearbyint.
+      corners = [[(round(x), 1.0)] for x in xs]
+    else:
+      corners = [
+          [(math.floor(x), 1.0 - (x - math.floor(x))), (math.floor(x) + 1, x - math.floor(x))]
+          for x in xs
+      ]
+    for pick in np.ndindex(*(len(c) for c in corners)):
+      combo = [corners[a][pick[a]] for a in range(n)]
+      index = tuple(i for i, _ in combo)
+      if all(0 <= i < s for i, s in zip(index, spatial)):
+        weight = 1.0
+        for _, w in combo:
+          weight *= w
+        out[p] += weight * image[index]
+  return out.reshape(*coords.shape[:-1], image.shape[-1])
+
+
+def affine_grid_ref(theta, shape, image_shape, align_corners=False):
+  """Pixel positions of an affine glimpse, one sample at a time: (*shape, n)."""
+  theta = np.asarray(theta, dtype=np.float64)
+  n = len(shape)
+  out = np.zeros((*shape, n))
+  for j in np.ndindex(*shape):
+    u = []
+    for k in range(n):
+      size = shape[k]
+      if align_corners:
+        u.append(0.0 if size == 1 else -1.0 + 2.0 * j[k] / (size - 1))
+      else:
+        u.append(-1.0 + (2.0 * j[k] + 1.0) / size)
+    for i in range(n):
+      x = theta[i, n] + sum(theta[i, k] * u[k] for k in range(n))
+      if align_corners:
+        out[j + (i,)] = (x + 1.0) / 2.0 * (image_shape[i] - 1)
+      else:
+        out[j + (i,)] = ((x + 1.0) * image_shape[i] - 1.0) / 2.0
+  return out
