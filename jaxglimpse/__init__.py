@@ -26,6 +26,15 @@ Conventions (the README's "Conventions" section says the same at more length):
   centres of those pixels.
 """
 
+from jaxglimpse.affine import affine_glimpse as affine_glimpse
+from jaxglimpse.affine import affine_grid as affine_grid
+from jaxglimpse.affine import affine_to_box as affine_to_box
+from jaxglimpse.affine import affine_write as affine_write
+from jaxglimpse.affine import box_to_affine as box_to_affine
+from jaxglimpse.affine import scale_shift_theta as scale_shift_theta
+from jaxglimpse.affine import theta_from_torch as theta_from_torch
+from jaxglimpse.affine import theta_to_torch as theta_to_torch
+from jaxglimpse.crop import crop as crop
 from jaxglimpse.gaussian import gaussian_filterbank as gaussian_filterbank
 from jaxglimpse.gaussian import gaussian_glimpse as gaussian_glimpse
 from jaxglimpse.gaussian import gaussian_mask as gaussian_mask
@@ -37,13 +46,20 @@ from jaxglimpse.params import draw_params as draw_params
 from jaxglimpse.params import first_center_to_gaussian as first_center_to_gaussian
 from jaxglimpse.params import gaussian_to_box as gaussian_to_box
 from jaxglimpse.params import gaussian_to_first_center as gaussian_to_first_center
+from jaxglimpse.sampler import sample as sample
 
 __version__ = "0.1.0"
 
 __all__ = (
     "Box",
     "GaussianParams",
+    "affine_glimpse",
+    "affine_grid",
+    "affine_to_box",
+    "affine_write",
+    "box_to_affine",
     "box_to_gaussian",
+    "crop",
     "draw_params",
     "first_center_to_gaussian",
     "gaussian_filterbank",
@@ -52,4 +68,8 @@ __all__ = (
     "gaussian_to_box",
     "gaussian_to_first_center",
     "gaussian_write",
+    "sample",
+    "scale_shift_theta",
+    "theta_from_torch",
+    "theta_to_torch",
 )
