@@ -34,7 +34,7 @@ from jaxglimpse.affine import box_to_affine as box_to_affine
 from jaxglimpse.affine import scale_shift_theta as scale_shift_theta
 from jaxglimpse.affine import theta_from_torch as theta_from_torch
 from jaxglimpse.affine import theta_to_torch as theta_to_torch
-from jaxglimpse.crop import crop as crop
+from jaxglimpse.hard import crop as crop
 from jaxglimpse.gaussian import gaussian_filterbank as gaussian_filterbank
 from jaxglimpse.gaussian import gaussian_glimpse as gaussian_glimpse
 from jaxglimpse.gaussian import gaussian_mask as gaussian_mask
