@@ -8,3 +8,17 @@ bfloat16 passes arrays of that dtype explicitly.
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+# The framework adapters are optional extras: without the framework, skip
+# collecting their doctests rather than failing on the import.
+import importlib.util
+
+
+def _missing(name: str) -> bool:
+  try:
+    return importlib.util.find_spec(name) is None
+  except (ImportError, ValueError):
+    return True
+
+
+collect_ignore = [f"jaxglimpse/{name}.py" for name in ("flax", "haiku") if _missing(name)]

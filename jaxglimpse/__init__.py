@@ -41,6 +41,7 @@ from jaxglimpse.gaussian import gaussian_mask as gaussian_mask
 from jaxglimpse.gaussian import gaussian_write as gaussian_write
 from jaxglimpse.params import Box as Box
 from jaxglimpse.params import GaussianParams as GaussianParams
+from jaxglimpse.params import affine_params as affine_params
 from jaxglimpse.params import box_to_gaussian as box_to_gaussian
 from jaxglimpse.params import draw_params as draw_params
 from jaxglimpse.params import first_center_to_gaussian as first_center_to_gaussian
@@ -55,6 +56,7 @@ __all__ = (
     "GaussianParams",
     "affine_glimpse",
     "affine_grid",
+    "affine_params",
     "affine_to_box",
     "affine_write",
     "box_to_affine",

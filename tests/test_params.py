@@ -134,3 +134,17 @@ def test_conversions_are_differentiable_and_jittable():
 def test_conversion_errors(call, error, match):
   with pytest.raises(error, match=match):
     call()
+
+
+def test_draw_params_stay_finite_for_extreme_heads():
+  raw = jnp.array([[1e4, -1e4, 500.0, 500.0, 500.0], [0.0, 0.0, -500.0, -500.0, -500.0]], jnp.float32)
+  params, gamma = jg.draw_params(raw, (28, 28), (12, 12))
+  for x in (*params, gamma):
+    assert np.all(np.isfinite(x))
+  image = jnp.ones((28, 28, 1), jnp.float32)
+
+  def loss(r):
+    p, g = jg.draw_params(r, (28, 28), (12, 12))
+    return jnp.sum(g[:, None, None, None] * jg.gaussian_glimpse(image, p, (12, 12)))
+
+  assert np.all(np.isfinite(jax.grad(loss)(raw)))

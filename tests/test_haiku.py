@@ -1,0 +1,102 @@
+"""Tests of the Haiku adapter, jaxglimpse.haiku; skipped without dm-haiku."""
+
+import numpy as np
+import pytest
+
+hk = pytest.importorskip("haiku")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+import jaxglimpse as jg  # noqa: E402
+from jaxglimpse import haiku as jgh  # noqa: E402
+
+def _data(batch=3, features=5):
+  image = jax.random.uniform(jax.random.key(0), (batch, 12, 16, 2), jnp.float32)
+  feats = jax.random.normal(jax.random.key(1), (batch, features), jnp.float32)
+  return image, feats
+
+
+def _transform(make):
+  return hk.without_apply_rng(hk.transform(lambda x, h: make()(x, h)))
+
+
+def test_gaussian_draw_head_starts_at_whole_image():
+  image, feats = _data()
+  f = _transform(lambda: jgh.GaussianGlimpse((6, 8), kind="draw"))
+  variables = f.init(jax.random.key(0), image, feats)
+  assert jax.tree.map(jnp.shape, variables) == {
+      "gaussian_glimpse/~glimpse_params/head": {"b": (4,), "w": (5, 4)}
+  }
+  glimpse, params = f.apply(variables, image, feats)
+  assert glimpse.shape == (3, 6, 8, 2)
+  expected, _ = jg.draw_params(jnp.zeros((3, 5)), (12, 16), (6, 8))
+  for got, want in zip(params, expected):
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+  np.testing.assert_allclose(glimpse, jg.gaussian_glimpse(image, params, (6, 8)), rtol=1e-6)
+
+
+def test_gaussian_draw_head_equals_core():
+  image, feats = _data()
+  f = _transform(lambda: jgh.GaussianGlimpse((6, 8), kind="draw", padding="zeros"))
+  variables = f.init(jax.random.key(0), image, feats)
+  w = jax.random.normal(jax.random.key(2), (5, 4), jnp.float32) * 0.1
+  b = jnp.array([0.1, -0.2, 0.3, -0.1], jnp.float32)
+  variables = {"gaussian_glimpse/~glimpse_params/head": {"w": w, "b": b}}
+  glimpse, params = f.apply(variables, image, feats)
+  raw = jnp.concatenate([feats @ w + b, jnp.zeros((3, 1))], -1)
+  expected, _ = jg.draw_params(raw, (12, 16), (6, 8))
+  for got, want in zip(params, expected):
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+  np.testing.assert_allclose(
+      glimpse, jg.gaussian_glimpse(image, params, (6, 8), padding="zeros"), rtol=1e-5, atol=1e-6
+  )
+
+
+@pytest.mark.parametrize("kind, size", [("scale_shift", 4), ("affine", 6)])
+def test_affine_starts_at_identity(kind, size):
+  image, feats = _data()
+  f = _transform(lambda: jgh.AffineGlimpse((12, 16), kind=kind))
+  variables = f.init(jax.random.key(0), image, feats)
+  assert jax.tree.map(jnp.shape, variables) == {
+      "affine_glimpse/~glimpse_params/head": {"b": (size,), "w": (5, size)}
+  }
+  glimpse, theta = f.apply(variables, image, feats)
+  np.testing.assert_array_equal(theta, jnp.broadcast_to(jnp.eye(2, 3), (3, 2, 3)))
+  np.testing.assert_allclose(glimpse, image, atol=1e-6)
+
+
+def test_affine_options_reach_the_core_and_grads_flow():
+  image, feats = _data()
+  options = dict(kind="affine", scale_range=(0.2, 1.5), init_scale=0.5, max_shift=0.5)
+  f = _transform(lambda: jgh.AffineGlimpse((4, 4), align_corners=True, padding="border", **options))
+  w = jax.random.normal(jax.random.key(3), (5, 6), jnp.float32)
+  variables = {"affine_glimpse/~glimpse_params/head": {"w": w, "b": jnp.zeros(6)}}
+  glimpse, theta = jax.jit(f.apply)(variables, image, feats)
+  np.testing.assert_allclose(theta, jg.affine_params(feats @ w, **options), rtol=1e-5, atol=1e-6)
+  want = jg.affine_glimpse(image, theta, (4, 4), align_corners=True, padding="border")
+  np.testing.assert_allclose(glimpse, want, rtol=1e-5, atol=1e-6)
+  grads = jax.jit(jax.grad(lambda v: jnp.sum(f.apply(v, image, feats)[0] ** 2)))(variables)
+  assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+  assert float(jnp.abs(grads["affine_glimpse/~glimpse_params/head"]["w"]).sum()) > 0
+
+
+def test_gaussian_scale_shift_head_starts_at_whole_image_box():
+  image, feats = _data()
+  f = _transform(lambda: jgh.GaussianGlimpse((6, 8), kind="scale_shift"))
+  variables = f.init(jax.random.key(0), image, feats)
+  assert jax.tree.map(jnp.shape, variables) == {
+      "gaussian_glimpse/~glimpse_params/head": {"b": (4,), "w": (5, 4)}
+  }
+  glimpse, params = f.apply(variables, image, feats)
+  expected = jg.box_to_gaussian(jg.Box(jnp.array([5.5, 7.5]), jnp.array([12.0, 16.0])), (6, 8))
+  for got, want in zip(params, expected):
+    np.testing.assert_allclose(got, jnp.broadcast_to(want, (3, 2)), rtol=1e-6)
+  np.testing.assert_allclose(glimpse, jg.gaussian_glimpse(image, params, (6, 8)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("cls", ["GaussianGlimpse", "AffineGlimpse"])
+def test_bad_options_raise(cls):
+  f = _transform(lambda: getattr(jgh, cls)((4, 4), scale_range=(0.1, 0.9), kind="scale_shift"))
+  with pytest.raises(ValueError, match="init_scale must lie"):
+    f.init(jax.random.key(0), *_data())
