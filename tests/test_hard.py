@@ -1,4 +1,4 @@
-"""Tests of jaxglimpse.crop.crop."""
+"""Tests of the hard crop, jaxglimpse.crop."""
 
 import itertools
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxglimpse.crop import crop
+from jaxglimpse import crop
 
 SPATIAL = {1: (7,), 2: (5, 6), 3: (3, 4, 5)}
 WINDOW = {1: (3,), 2: (2, 4), 3: (2, 2, 3)}
