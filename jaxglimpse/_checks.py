@@ -26,6 +26,8 @@ def shape_tuple(fn: str, name: str, shape) -> tuple[int, ...]:
         f"{fn}: {name} must be a tuple of ints, one per spatial axis, got the "
         f"int {shape!r}; write ({shape},) for one axis."
     )
+  if isinstance(shape, np.ndarray) and shape.ndim == 1:
+    shape = shape.tolist()  # A concrete NumPy array is as static as a tuple.
   if not isinstance(shape, Sequence) or isinstance(shape, str):
     raise TypeError(
         f"{fn}: {name} must be a tuple of ints, got {type(shape).__name__} "
@@ -124,3 +126,16 @@ def choice(fn: str, name: str, value, allowed: Sequence) -> None:
 def compute_dtype(*arrays) -> jnp.dtype:
   """The dtype for filters, grids and accumulation: float32 or wider."""
   return jnp.result_type(jnp.float32, *arrays)
+
+
+def same_ndim(fn: str, name: str, shape: tuple[int, ...], other: str, n: int) -> None:
+  if len(shape) != n:
+    raise ValueError(
+        f"{fn}: {name} {shape} must have one entry per spatial axis: {n}, as "
+        f"{other}."
+    )
+
+
+def spatial_signature(n: int, letter: str) -> str:
+  """The core dimensions ``(l0,...,l{n-1},c)`` of an image for jnp.vectorize."""
+  return "(" + ",".join(f"{letter}{a}" for a in range(n)) + ",c)"

@@ -89,6 +89,5 @@ def crop(image: ArrayLike, start: ArrayLike, shape: tuple[int, ...]) -> jax.Arra
         x, (*(s[a] for a in range(n)), zero), (*shape, x.shape[-1])
     )
 
-  spatial = lambda letter: ",".join(f"{letter}{a}" for a in range(n))
-  signature = f"({spatial('i')},c),(n)->({spatial('o')},c)"
+  signature = f"{_checks.spatial_signature(n, 'i')},(n)->{_checks.spatial_signature(n, 'o')}"
   return jnp.vectorize(one, signature=signature)(image, start)

@@ -112,14 +112,18 @@ def box_to_gaussian(
   """
   fn = "box_to_gaussian"
   shape = _checks.shape_tuple(fn, "shape", shape)
+  _checks.ndim_of(fn, "shape", len(shape))
   center, size = _as_box(fn, box, len(shape))
   dtype = _checks.compute_dtype(center, size)
   delta = size.astype(dtype) / jnp.asarray(shape, dtype)
   if sigma is None:
     sigma = jnp.maximum(jnp.abs(delta) / 2, 0.5)
+  elif isinstance(sigma, (int, float)) and not isinstance(sigma, bool):
+    sigma = jnp.asarray(sigma, dtype)  # A literal such as sigma=1 is fine.
   sigma = _checks.float_array(fn, "sigma", sigma)
-  sigma = jnp.broadcast_to(sigma, jnp.broadcast_shapes(sigma.shape, delta.shape))
-  return GaussianParams(center.astype(dtype), sigma.astype(dtype), delta)
+  out = _checks.batch_shape(fn, sigma=sigma.shape, **{"box (*batch, n)": delta.shape})
+  center, sigma, delta = (jnp.broadcast_to(x.astype(dtype), out) for x in (center, sigma, delta))
+  return GaussianParams(center, sigma, delta)
 
 
 def gaussian_to_box(params: GaussianParams, shape: tuple[int, ...]) -> Box:
@@ -274,12 +278,8 @@ def draw_params(
   fn = "draw_params"
   image_shape = _checks.shape_tuple(fn, "image_shape", image_shape)
   glimpse_shape = _checks.shape_tuple(fn, "glimpse_shape", glimpse_shape)
-  n = len(image_shape)
-  if len(glimpse_shape) != n:
-    raise ValueError(
-        f"{fn}: glimpse_shape {glimpse_shape} and image_shape {image_shape} "
-        "must have the same number of axes."
-    )
+  n = _checks.ndim_of(fn, "image_shape", len(image_shape))
+  _checks.same_ndim(fn, "glimpse_shape", glimpse_shape, f"image_shape {image_shape}", n)
   raw = _checks.float_array(fn, "raw", raw)
   _checks.last_axis(fn, "raw", raw, n + 3, f": {n} centres, log σ², log δ̃ and log γ")
   dtype = _checks.compute_dtype(raw)

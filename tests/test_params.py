@@ -61,7 +61,7 @@ def test_draw_params_batch_one_sample_and_three_axes():
 def test_draw_params_errors():
   with pytest.raises(ValueError, match=r"draw_params: raw must have shape \(\*batch, 5\).*\(4,\)"):
     jg.draw_params(jnp.zeros(4), (28, 28), (12, 12))
-  with pytest.raises(ValueError, match="glimpse_shape .* same number of axes"):
+  with pytest.raises(ValueError, match=r"glimpse_shape \(12,\) must have one entry per spatial axis: 2"):
     jg.draw_params(jnp.zeros(5), (28, 28), (12,))
   with pytest.raises(TypeError, match="draw_params: raw .*int"):
     jg.draw_params(jnp.zeros(5, int), (28, 28), (12, 12))
@@ -148,3 +148,22 @@ def test_draw_params_stay_finite_for_extreme_heads():
     return jnp.sum(g[:, None, None, None] * jg.gaussian_glimpse(image, p, (12, 12)))
 
   assert np.all(np.isfinite(jax.grad(loss)(raw)))
+
+
+def test_box_to_gaussian_sigma_literal_and_shape_errors():
+  box = jg.Box(jnp.ones((3, 2)), jnp.full((3, 2), 4.0))
+  p = jg.box_to_gaussian(box, (2, 2), sigma=1)
+  assert p.sigma.shape == (3, 2) and np.all(p.sigma == 1.0)
+  assert p.mu.shape == p.delta.shape == (3, 2)
+  with pytest.raises(ValueError, match=r"box_to_gaussian: batch shapes do not broadcast: sigma \(4,\)"):
+    jg.box_to_gaussian(box, (2, 2), sigma=jnp.ones(4))
+  with pytest.raises(ValueError, match="box_to_gaussian: shape describes 4 spatial axes"):
+    jg.box_to_gaussian(jg.Box(jnp.ones(4), jnp.ones(4)), (2, 2, 2, 2))
+  with pytest.raises(ValueError, match="draw_params: image_shape describes 4 spatial axes"):
+    jg.draw_params(jnp.zeros(7), (5, 5, 5, 5), (2, 2, 2, 2))
+
+
+def test_numpy_shapes_are_accepted_as_static():
+  box = jg.Box(jnp.ones(2), jnp.full(2, 4.0))
+  p = jg.box_to_gaussian(box, np.array([2, 4]))
+  np.testing.assert_allclose(p.delta, [2.0, 1.0])
