@@ -327,8 +327,8 @@ def affine_glimpse(
 
   def one(x, th):
     coords = _grid(th.astype(dtype), shape, image_shape, align_corners)
-    index, weight = _taps(coords, image_shape, order, padding, align_corners)
-    return _read(x, index, weight)
+    taps = _taps(coords, image_shape, order, padding, align_corners)
+    return _read(x, taps, dtype)
 
   return jnp.vectorize(one, signature=_signature(n, "i", "o"))(image, theta)
 
@@ -394,8 +394,8 @@ def affine_write(
 
   def one(g, th):
     coords = _grid(th.astype(dtype), shape, image_shape, align_corners)
-    index, weight = _taps(coords, image_shape, order, padding, align_corners)
-    return _write(g, index, weight, image_shape)
+    taps = _taps(coords, image_shape, order, padding, align_corners)
+    return _write(g, taps, image_shape, dtype)
 
   return jnp.vectorize(one, signature=_signature(n, "o", "i"))(glimpse, theta)
 

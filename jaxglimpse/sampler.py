@@ -17,8 +17,11 @@ at an integer coordinate the gradient is then the forward difference
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import operator
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -76,14 +79,33 @@ def _index_dtype(spatial: tuple[int, ...]):
   return jnp.int64
 
 
+class _Taps(NamedTuple):
+  """The pixels that a set of coordinates reads, from `_taps`.
+
+  Attributes:
+    index: K = 2**n (order 1) or 1 (order 0) arrays ``(...)`` of flat indices
+      into the image's ``prod(spatial)`` pixels, always in range. Tap k reads,
+      along axis a, the lower pixel if bit ``n - 1 - a`` of k is 0, the upper
+      one if it is 1 (the last axis varies fastest).
+    inside: K boolean arrays ``(...)``: whether tap k is a pixel of the image.
+      Taps outside read 0.
+    frac: order 1: n arrays ``(...)``, the position ``t = x - floor(x)``
+      between the lower and the upper pixel on each axis; order 0: None.
+  """
+
+  index: list
+  inside: list
+  frac: list | None
+
+
 def _taps(
     coords: jax.Array,
     spatial: tuple[int, ...],
     order: int,
     padding: str,
     align_corners: bool,
-) -> tuple[jax.Array, jax.Array]:
-  """Returns the pixels each coordinate reads and their weights.
+) -> _Taps:
+  """Returns the pixels each coordinate reads and where it lies between them.
 
   Args:
     coords: ``(..., n)`` pixel coordinates, in the compute dtype.
@@ -93,54 +115,80 @@ def _taps(
     align_corners: only used by ``padding="reflection"``.
 
   Returns:
-    ``(index, weight)``, both ``(..., K)`` with K = 2**n (order 1) or 1
-    (order 0): flat indices into the image's ``prod(spatial)`` pixels, always
-    in range, and weights that are 0 for every read outside the image.
+    A `_Taps`. The taps are lists rather than stacked ``(..., K)`` arrays: on
+    CPU, XLA runs K gathers and K fused multiply-adds several times faster
+    than a stack of the taps and a reduction over the tap axis.
   """
   index_dtype = _index_dtype(spatial)
-  per_axis = []
+  per_axis, frac = [], []
   for a, size in enumerate(spatial):
     x = _pad_coordinate(coords[..., a], size, padding, align_corners)
     if order == 1:
       lo = jnp.floor(x)
-      t = x - lo
-      taps = ((lo, 1 - t), (lo + 1, t))
+      frac.append(x - lo)
+      positions = (lo, lo + 1)
     else:
-      taps = ((jnp.round(x), jnp.ones_like(x)),)  # Half to even, as PyTorch.
+      positions = (jnp.round(x),)  # Half to even, as PyTorch.
     axis_taps = []
-    for pos, w in taps:
+    for pos in positions:
       inside = (pos >= 0) & (pos <= size - 1)
-      idx = jnp.where(inside, pos, 0).astype(index_dtype)
-      axis_taps.append((idx, jnp.where(inside, w, 0)))
+      axis_taps.append((jnp.where(inside, pos, 0).astype(index_dtype), inside))
     per_axis.append(axis_taps)
 
   strides = [math.prod(spatial[a + 1 :]) for a in range(len(spatial))]
-  indices, weights = [], []
+  indices, insides = [], []
   for combo in itertools.product(*per_axis):
-    idx = sum(i * s for (i, _), s in zip(combo, strides))
-    w = math.prod(w for _, w in combo)
-    indices.append(idx)
-    weights.append(w)
-  return jnp.stack(indices, -1), jnp.stack(weights, -1)
+    indices.append(sum(i * s for (i, _), s in zip(combo, strides)))
+    insides.append(functools.reduce(operator.and_, (m for _, m in combo)))
+  return _Taps(indices, insides, frac if order == 1 else None)
 
 
-def _read(image: jax.Array, index: jax.Array, weight: jax.Array) -> jax.Array:
-  """``sum_k weight[..., k] * image.flat[index[..., k]]``: ``(..., C)``."""
+def _weights(taps: _Taps) -> list[jax.Array]:
+  """The N-linear weight of each tap: prod over axes of t or 1 - t, 0 outside."""
+  if taps.frac is None:
+    return [m.astype(jnp.float32) for m in taps.inside]
+  n = len(taps.frac)
+  weights = []
+  for k, inside in enumerate(taps.inside):
+    bits = [(k >> (n - 1 - a)) & 1 for a in range(n)]
+    w = math.prod(t if bit else 1 - t for t, bit in zip(taps.frac, bits))
+    weights.append(jnp.where(inside, w, 0))
+  return weights
+
+
+def _read(image: jax.Array, taps: _Taps, dtype) -> jax.Array:
+  """The image at the taps' coordinates, ``(..., C)``, in the image's dtype.
+
+  N-linear interpolation is computed as nested linear interpolations,
+  ``v0 + t (v1 - v0)`` along the last axis, then the one before, and so on:
+  the same value as the sum of weighted taps, but its gradient with respect
+  to t is one sum over the channels per axis rather than one per tap.
+  """
   flat = image.reshape(-1, image.shape[-1])
-  values = jnp.take(flat, index, axis=0, mode="clip").astype(weight.dtype)
-  out = jnp.sum(weight[..., None] * values, axis=-2)
-  return out.astype(image.dtype)
+  # Without the barrier XLA fuses the index arithmetic into each gather and
+  # redoes it for every channel (several times slower on CPU).
+  index = jax.lax.optimization_barrier(taps.index)
+  values = [
+      jnp.where(m[..., None], jnp.take(flat, i, axis=0, mode="clip").astype(dtype), 0)
+      for i, m in zip(index, taps.inside)
+  ]
+  for t in reversed(taps.frac or []):
+    t = t[..., None]
+    values = [v0 + t * (v1 - v0) for v0, v1 in zip(values[0::2], values[1::2])]
+  return values[0].astype(image.dtype)
 
 
-def _write(
-    values: jax.Array, index: jax.Array, weight: jax.Array, spatial: tuple[int, ...]
-) -> jax.Array:
+def _write(values: jax.Array, taps: _Taps, spatial: tuple[int, ...], dtype) -> jax.Array:
   """The adjoint of `_read`: scatter-adds ``weight * values`` into an image."""
-  channels = values.shape[-1]
-  updates = weight[..., None] * values[..., None, :].astype(weight.dtype)
-  flat = jnp.zeros((math.prod(spatial), channels), weight.dtype)
-  flat = flat.at[index.reshape(-1)].add(updates.reshape(-1, channels))
-  return flat.reshape(*spatial, channels).astype(values.dtype)
+  channels, out_dtype = values.shape[-1], values.dtype
+  values = values.astype(dtype)
+  weights = _weights(taps)
+  updates = jnp.concatenate(
+      [(w.astype(dtype)[..., None] * values).reshape(-1, channels) for w in weights]
+  )
+  flat = jnp.zeros((math.prod(spatial), channels), dtype)
+  flat = flat.at[jnp.concatenate([i.reshape(-1) for i in taps.index])].add(updates)
+  return flat.reshape(*spatial, channels).astype(out_dtype)
 
 
 def _check_options(fn: str, order: int, padding: str) -> None:
@@ -225,6 +273,6 @@ def sample(
         f"spatial axes, to match coords of shape {coords.shape}, got image "
         f"shape {image.shape}. For a batch, use jax.vmap or affine_glimpse."
     )
-  coords = coords.astype(_checks.compute_dtype(image, coords))
-  index, weight = _taps(coords, image.shape[:-1], order, padding, align_corners)
-  return _read(image, index, weight)
+  dtype = _checks.compute_dtype(image, coords)
+  taps = _taps(coords.astype(dtype), image.shape[:-1], order, padding, align_corners)
+  return _read(image, taps, dtype)

@@ -1,0 +1,267 @@
+"""The timed methods: jaxglimpse's glimpse paths and their peers.
+
+Each builder takes a `Case` and its data and returns a `Method`: up to three
+callables with no arguments, for the forward pass, the gradient with respect
+to the glimpse's parameters and the gradient with respect to the image. Both
+gradients are of ``sum(glimpse * cotangent)`` with a fixed random cotangent,
+so they cost one forward and one backward pass. JAX callables are compiled
+ahead of time, and the time that takes is recorded separately. A builder
+raises `Skip` when a method does not apply to a case.
+
+Every method reads the same boxes (see `_cases`):
+
+* ``gaussian_dense``: `gaussian_glimpse`, every pixel.
+* ``gaussian_window``: `gaussian_glimpse` with ``window=gaussian_window(...)``
+  from the case's largest stride and sigma.
+* ``affine``: `affine_glimpse`, bilinear, zeros padding.
+* ``crop``: `crop` at the box's first pixel (an integer start: no parameter
+  gradient).
+* ``scale_and_translate``: ``jax.image.scale_and_translate`` (linear, with
+  antialiasing) per glimpse, with its samples where the Gaussian's are.
+* ``map_coordinates``: ``jax.scipy.ndimage.map_coordinates`` (order 1) at
+  `affine_grid`'s pixel coordinates.
+* ``torch_grid_sample``: PyTorch's ``affine_grid`` + ``grid_sample``
+  (bilinear, zeros padding), on the same thetas, in PyTorch's NC... layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxglimpse as jg
+
+METHODS = (
+    "gaussian_dense",
+    "gaussian_window",
+    "affine",
+    "crop",
+    "scale_and_translate",
+    "map_coordinates",
+    "torch_grid_sample",
+)
+KINDS = ("fwd", "grad_params", "grad_image")
+
+
+class Skip(Exception):
+  """The method does not apply to the case; the message says why."""
+
+
+@dataclasses.dataclass
+class Method:
+  """Callables to time, keyed by kind, with their compile times in seconds."""
+
+  calls: dict[str, Callable[[], object]]
+  compile_s: dict[str, float]
+  notes: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def public(name: str):
+  """Returns ``jaxglimpse.<name>``, or the module attribute before it is exported."""
+  fn = getattr(jg, name, None)
+  if callable(fn):  # Not the submodule jaxglimpse.crop.
+    return fn
+  for module in ("affine", "crop", "sampler"):
+    try:
+      fn = getattr(importlib.import_module(f"jaxglimpse.{module}"), name, None)
+    except ImportError:
+      continue
+    if callable(fn):
+      return fn
+  raise Skip(f"jaxglimpse has no {name}")
+
+
+def _loss(out, cot):
+  return jnp.sum(out.astype(jnp.float32) * cot)
+
+
+def _jax_method(glimpse, image, params, cot, kinds) -> Method:
+  """Compiles forward and both gradients of ``glimpse(image, params)``."""
+  fns = {
+      "fwd": (glimpse, (image, params)),
+      "grad_params": (jax.grad(lambda p, x: _loss(glimpse(x, p), cot)), (params, image)),
+      "grad_image": (jax.grad(lambda x, p: _loss(glimpse(x, p), cot)), (image, params)),
+  }
+  calls, compile_s = {}, {}
+  for kind, (fn, args) in fns.items():
+    if kind not in kinds:
+      continue
+    t = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compile_s[kind] = time.perf_counter() - t
+    calls[kind] = lambda compiled=compiled, args=args: compiled(*args)
+  return Method(calls, compile_s)
+
+
+def _inputs(case, data):
+  image, center, size = data
+  dtype = jnp.dtype(case.dtype)
+  box = jg.Box(jnp.asarray(center), jnp.asarray(size))
+  out_shape = center.shape[:-1] + case.glimpse + (case.channels,)
+  cot = jnp.asarray(np.random.default_rng(1).normal(size=out_shape), jnp.float32)
+  return jnp.asarray(image, dtype), box, cot
+
+
+def gaussian(case, data, kinds, windowed: bool) -> Method:
+  image, box, cot = _inputs(case, data)
+  params = jg.box_to_gaussian(box, case.glimpse)
+  window = None
+  if windowed:
+    window = jg.gaussian_window(
+        case.glimpse,
+        float(jnp.max(jnp.abs(params.delta))),
+        float(jnp.max(params.sigma)),
+        image_shape=case.image,
+    )
+  glimpse = lambda x, p: jg.gaussian_glimpse(x, p, case.glimpse, window=window)
+  method = _jax_method(glimpse, image, params, cot, kinds)
+  if windowed:
+    method.notes["window"] = "×".join(map(str, window))
+  return method
+
+
+def affine(case, data, kinds) -> Method:
+  image, box, cot = _inputs(case, data)
+  theta = public("box_to_affine")(box, case.glimpse, case.image)
+  affine_glimpse = public("affine_glimpse")
+  return _jax_method(lambda x, t: affine_glimpse(x, t, case.glimpse), image, theta, cot, kinds)
+
+
+def crop(case, data, kinds) -> Method:
+  image, box, cot = _inputs(case, data)
+  start = jnp.floor(box.center - box.size / 2 + 0.5).astype(jnp.int32)
+  crop = public("crop")
+  fns = {
+      "fwd": lambda x, s: crop(x, s, case.glimpse),
+      "grad_image": jax.grad(lambda x, s: _loss(crop(x, s, case.glimpse), cot)),
+  }
+  calls, compile_s = {}, {}
+  for kind, fn in fns.items():
+    if kind not in kinds:
+      continue
+    t = time.perf_counter()
+    compiled = jax.jit(fn).lower(image, start).compile()
+    compile_s[kind] = time.perf_counter() - t
+    calls[kind] = lambda compiled=compiled: compiled(image, start)
+  return Method(calls, compile_s, {"grad_params": "integer start: no gradient"})
+
+
+def _per_glimpse(fn, case):
+  """Maps ``fn(image, *params)`` of one glimpse over the batch (and K) axes."""
+  if case.per_image > 1:  # image (B, 1, ...) with params (B, K, ...): no copy.
+    inner = lambda x, *p: jax.vmap(fn, in_axes=(None,) + (0,) * len(p))(x[0], *p)
+    return jax.vmap(inner)
+  return jax.vmap(fn)
+
+
+def scale_and_translate(case, data, kinds) -> Method:
+  image, box, cot = _inputs(case, data)
+  p = jg.box_to_gaussian(box, case.glimpse)
+  n, shape, c = case.n, case.glimpse, case.channels
+  sizes = jnp.asarray(shape, jnp.float32)
+
+  def one(x, mu, delta):
+    # Output pixel j samples input (j + 1/2 - t) / s - 1/2 = mu + (j - (N-1)/2) delta.
+    scale = 1 / delta
+    translation = sizes / 2 - (mu + 0.5) / delta
+    return jax.image.scale_and_translate(
+        x, shape + (c,), tuple(range(n)), scale, translation, method="linear"
+    )
+
+  glimpse = lambda x, q: _per_glimpse(one, case)(x, q[0], q[1])
+  return _jax_method(glimpse, image, (p.mu, p.delta), cot, kinds)
+
+
+def map_coordinates(case, data, kinds) -> Method:
+  image, box, cot = _inputs(case, data)
+  theta = public("box_to_affine")(box, case.glimpse, case.image)
+  affine_grid = public("affine_grid")
+
+  def one(x, th):
+    grid = affine_grid(th, case.glimpse, case.image)  # (*shape, n) pixels.
+    coords = [grid[..., a] for a in range(case.n)]
+    read = lambda channel: jax.scipy.ndimage.map_coordinates(
+        channel, coords, order=1, mode="constant", cval=0.0
+    )
+    return jnp.moveaxis(jax.vmap(read, in_axes=-1)(x), 0, -1)
+
+  return _jax_method(lambda x, t: _per_glimpse(one, case)(x, t), image, theta, cot, kinds)
+
+
+def torch_grid_sample(case, data, kinds) -> Method:
+  try:
+    import torch
+    import torch.nn.functional as F
+  except ImportError:
+    raise Skip("torch is not installed") from None
+  image, box, cot = _inputs(case, data)
+  theta = public("theta_to_torch")(public("box_to_affine")(box, case.glimpse, case.image))
+  dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[case.dtype]
+  device = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+  b, k, n, c = case.batch, case.per_image, case.n, case.channels
+  # NC<spatial> input; a 1-D signal is an image of height 1.
+  x = torch.from_numpy(np.array(data[0]).reshape((b,) + case.image + (c,)))
+  x = x.movedim(-1, 1).contiguous().to(device, dtype)
+  th = torch.from_numpy(np.array(theta, np.float32).reshape(b * k, n, n + 1))
+  if n == 1:  # (x) -> (x, y) with y = identity on an axis of one pixel.
+    full = torch.zeros(b * k, 2, 3)
+    full[:, 0, 0], full[:, 0, 2], full[:, 1, 1] = th[:, 0, 0], th[:, 0, 1], 1.0
+    th, x = full, x[:, :, None]
+  th = th.to(device, dtype)
+  glimpse = case.glimpse if n > 1 else (1,) + case.glimpse
+  g = torch.from_numpy(np.array(cot).reshape((b * k,) + glimpse + (c,)))
+  # K glimpses of one image share its grid_sample call: their grids are
+  # stacked along the first output axis, so the image is not repeated.
+  g = g.reshape((b, k * glimpse[0]) + glimpse[1:] + (c,)).movedim(-1, 1).to(device, dtype)
+
+  def forward(x, th):
+    grid = F.affine_grid(th, (b * k, c) + glimpse, align_corners=False)
+    grid = grid.reshape((b, k * glimpse[0]) + grid.shape[2:])
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+  def sync():
+    if device == "cuda":
+      torch.cuda.synchronize()
+
+  def fwd():
+    with torch.no_grad():
+      out = forward(x, th)
+    sync()
+    return out
+
+  def grad(wrt):
+    def call():
+      xi = x.detach().requires_grad_(wrt == "image")
+      ti = th.detach().requires_grad_(wrt == "params")
+      forward(xi, ti).backward(g)
+      sync()
+      return (ti if wrt == "params" else xi).grad
+
+    return call
+
+  calls = {"fwd": fwd, "grad_params": grad("params"), "grad_image": grad("image")}
+  calls = {kind: call for kind, call in calls.items() if kind in kinds}
+  try:
+    for call in calls.values():
+      call()
+  except RuntimeError as e:  # For example a dtype grid_sample lacks on this device.
+    raise Skip(f"torch: {str(e).splitlines()[0]}") from None
+  threads = torch.get_num_threads()
+  return Method(calls, {}, {"device": f"torch {torch.__version__} {device}, {threads} threads"})
+
+
+BUILDERS = {
+    "gaussian_dense": lambda case, data, kinds: gaussian(case, data, kinds, windowed=False),
+    "gaussian_window": lambda case, data, kinds: gaussian(case, data, kinds, windowed=True),
+    "affine": affine,
+    "crop": crop,
+    "scale_and_translate": scale_and_translate,
+    "map_coordinates": map_coordinates,
+    "torch_grid_sample": torch_grid_sample,
+}

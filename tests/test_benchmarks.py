@@ -1,0 +1,111 @@
+"""The benchmark suite runs end to end; its targets are computed as documented.
+
+No timing is asserted here: the numbers belong in benchmarks/README.md, with
+the command and the machine that produced them.
+"""
+
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def _import(name):
+  sys.path.insert(0, str(BENCHMARKS))
+  try:
+    return __import__(name)
+  finally:
+    sys.path.remove(str(BENCHMARKS))
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+  out = tmp_path_factory.mktemp("bench")
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+  proc = subprocess.run(
+      [sys.executable, str(BENCHMARKS / "run.py"), "--quick", "--out", str(out)],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+  )
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+  return out, json.loads((out / "results.json").read_text()), proc.stdout
+
+
+def test_quick_run_times_every_case_and_method(quick_run):
+  _, result, _ = quick_run
+  cases, methods = _import("_cases"), _import("_methods")
+  assert result["quick"] is True
+  assert set(result["cases"]) == {c.name for c in cases.QUICK_CASES}
+  for name, case in result["cases"].items():
+    assert set(case["methods"]) == set(methods.METHODS), name
+    for method, r in case["methods"].items():
+      if "skipped" in r:
+        # Only a peer that is not installed may be missing.
+        assert method == "torch_grid_sample" and importlib.util.find_spec("torch") is None
+        continue
+      kinds = ("fwd", "grad_image") if method == "crop" else methods.KINDS
+      for kind in kinds:
+        assert r[f"{kind}_ms"] > 0, (name, method, kind)
+        q1, q3 = r[f"{kind}_ms_quartiles"]
+        assert 0 < q1 <= r[f"{kind}_ms"] <= q3
+      if not method.startswith("torch"):
+        assert set(r["compile_s"]) == set(kinds), (name, method)
+  assert set(result["sweep"]) == {c.name for c in cases.QUICK_SWEEP}
+
+
+def test_quick_run_records_the_machine_and_writes_its_outputs(quick_run):
+  out, result, stdout = quick_run
+  machine = result["machine"]
+  assert machine["jax"] and machine["cpu_count"] >= 1 and machine["devices"]
+  assert result["command"].startswith("python benchmarks/run.py --quick")
+  text = (out / "results.md").read_text()
+  assert "## Targets" in text and result["command"] in text
+  for name in result["cases"]:
+    assert f"## {name}:" in text
+  assert {t["target"] for t in result["targets"]} == {t[0] for t in _import("_report").TARGETS}
+  if importlib.util.find_spec("matplotlib") is not None:
+    assert (out / "time_vs_size.png").stat().st_size > 1000
+  assert "wrote" in stdout
+
+
+def test_windowed_cases_use_a_window_smaller_than_the_image():
+  # The full table's zoom-in case is where the window pays off.
+  cases = _import("_cases")
+  import jaxglimpse as jg
+
+  case = next(c for c in cases.CASES if c.name == "zoom_in")
+  delta = case.box / case.glimpse[0]
+  window = jg.gaussian_window(case.glimpse, delta, max(delta / 2, 0.5), image_shape=case.image)
+  assert window == (70, 70) and delta == 1.0
+
+
+def test_targets_flag_the_worst_case():
+  report = _import("_report")
+
+  def case(**times):
+    return {"methods": {m: {f"{k}_ms": v for k, v in kinds.items()} for m, kinds in times.items()}}
+
+  result = {
+      "cases": {
+          "a": case(gaussian_dense={"fwd": 1.0, "grad_params": 2.0},
+                    scale_and_translate={"fwd": 2.0, "grad_params": 8.0}),
+          "b": case(gaussian_dense={"fwd": 3.0, "grad_params": 9.5},
+                    scale_and_translate={"fwd": 2.0, "grad_params": 10.0}),
+      }
+  }
+  targets = {t["target"]: t for t in report.targets(result)}
+  fwd = targets["dense fwd / scale_and_translate fwd"]
+  assert fwd["worst"] == 1.5 and fwd["worst_case"] == "b" and fwd["met"] is False
+  assert fwd["failing"] == ["b"] and fwd["values"] == {"a": 0.5, "b": 1.5}
+  ratio = targets["gaussian_dense grad / fwd"]
+  assert ratio["worst"] == pytest.approx(3.1667, abs=1e-4) and ratio["met"] is False
+  assert targets["affine / torch grid_sample fwd"]["met"] is None  # Not measured.
+  assert "| dense fwd / scale_and_translate fwd | ≤ 1 | 1.50 (b) | **no** (b) |" in (
+      report.targets_markdown(report.targets(result))
+  )
