@@ -27,7 +27,6 @@ Every method reads the same boxes (see `_cases`):
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import time
 from typing import Callable
 
@@ -60,21 +59,6 @@ class Method:
   calls: dict[str, Callable[[], object]]
   compile_s: dict[str, float]
   notes: dict[str, str] = dataclasses.field(default_factory=dict)
-
-
-def public(name: str):
-  """Returns ``jaxglimpse.<name>``, or the module attribute before it is exported."""
-  fn = getattr(jg, name, None)
-  if callable(fn):  # Not the submodule jaxglimpse.crop.
-    return fn
-  for module in ("affine", "crop", "sampler"):
-    try:
-      fn = getattr(importlib.import_module(f"jaxglimpse.{module}"), name, None)
-    except ImportError:
-      continue
-    if callable(fn):
-      return fn
-  raise Skip(f"jaxglimpse has no {name}")
 
 
 def _loss(out, cot):
@@ -128,15 +112,15 @@ def gaussian(case, data, kinds, windowed: bool) -> Method:
 
 def affine(case, data, kinds) -> Method:
   image, box, cot = _inputs(case, data)
-  theta = public("box_to_affine")(box, case.glimpse, case.image)
-  affine_glimpse = public("affine_glimpse")
+  theta = jg.box_to_affine(box, case.glimpse, case.image)
+  affine_glimpse = jg.affine_glimpse
   return _jax_method(lambda x, t: affine_glimpse(x, t, case.glimpse), image, theta, cot, kinds)
 
 
 def crop(case, data, kinds) -> Method:
   image, box, cot = _inputs(case, data)
   start = jnp.floor(box.center - box.size / 2 + 0.5).astype(jnp.int32)
-  crop = public("crop")
+  crop = jg.crop
   fns = {
       "fwd": lambda x, s: crop(x, s, case.glimpse),
       "grad_image": jax.grad(lambda x, s: _loss(crop(x, s, case.glimpse), cot)),
@@ -180,8 +164,8 @@ def scale_and_translate(case, data, kinds) -> Method:
 
 def map_coordinates(case, data, kinds) -> Method:
   image, box, cot = _inputs(case, data)
-  theta = public("box_to_affine")(box, case.glimpse, case.image)
-  affine_grid = public("affine_grid")
+  theta = jg.box_to_affine(box, case.glimpse, case.image)
+  affine_grid = jg.affine_grid
 
   def one(x, th):
     grid = affine_grid(th, case.glimpse, case.image)  # (*shape, n) pixels.
@@ -201,7 +185,7 @@ def torch_grid_sample(case, data, kinds) -> Method:
   except ImportError:
     raise Skip("torch is not installed") from None
   image, box, cot = _inputs(case, data)
-  theta = public("theta_to_torch")(public("box_to_affine")(box, case.glimpse, case.image))
+  theta = jg.theta_to_torch(jg.box_to_affine(box, case.glimpse, case.image))
   dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[case.dtype]
   device = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
   b, k, n, c = case.batch, case.per_image, case.n, case.channels

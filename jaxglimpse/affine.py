@@ -34,6 +34,11 @@ from jaxglimpse.params import Box, _as_box
 from jaxglimpse.sampler import _check_options, _read, _taps, _write
 
 
+THETA_LIMIT = 1e18
+"""Entries of theta are clamped to ±THETA_LIMIT (gradient 0 beyond), so that
+the grid stays finite in float32 for any finite theta."""
+
+
 def _check_theta(fn: str, theta: ArrayLike) -> tuple[jax.Array, int]:
   """Returns theta as a float array and its number of spatial axes n."""
   theta = _checks.float_array(fn, "theta", theta)
@@ -76,6 +81,7 @@ def _grid(
   backward rather than the forward difference.
   """
   n = len(shape)
+  theta = jnp.clip(theta, -THETA_LIMIT, THETA_LIMIT)
   centred = []
   for k, size in enumerate(shape):
     c = jnp.asarray(np.arange(size) - (size - 1) / 2, theta.dtype)
@@ -95,8 +101,8 @@ def _grid(
 
 
 def _signature(n: int, in_letter: str, out_letter: str) -> str:
-  spatial = lambda letter: ",".join(f"{letter}{a}" for a in range(n))
-  return f"({spatial(in_letter)},c),(r,q)->({spatial(out_letter)},c)"
+  image, out = (_checks.spatial_signature(n, x) for x in (in_letter, out_letter))
+  return f"{image},(r,q)->{out}"
 
 
 def _flip_axes(theta: jax.Array) -> jax.Array:
@@ -312,7 +318,7 @@ def affine_glimpse(
     Networks", NeurIPS 2015.
   """
   fn = "affine_glimpse"
-  _check_options(fn, order, padding)
+  _check_options(fn, order, padding, align_corners)
   theta, n = _check_theta(fn, theta)
   shape = _checks.shape_tuple(fn, "shape", shape)
   _check_len(fn, "shape", shape, n, f"theta of shape {theta.shape}")
@@ -379,7 +385,7 @@ def affine_write(
     [0.0, 0.0, 1.0, 1.0]
   """
   fn = "affine_write"
-  _check_options(fn, order, padding)
+  _check_options(fn, order, padding, align_corners)
   theta, n = _check_theta(fn, theta)
   image_shape = _checks.shape_tuple(fn, "image_shape", image_shape)
   _check_len(fn, "image_shape", image_shape, n, f"theta of shape {theta.shape}")

@@ -39,9 +39,11 @@ respect to mu, sigma and delta flow through the filter weights, as in the
 dense glimpse.
 
 Values that jit cannot check are made safe by construction: σ is clamped to
-at least `SIGMA_MIN`, and filter centres further than `CENTER_LIMIT` pixels
-outside the image are clamped there (the filter is then far off the image
-either way), which keeps outputs and gradients finite for any finite input.
+[`SIGMA_MIN`, `SIGMA_MAX`], and filter centres (and the mask's box edges)
+further than `CENTER_LIMIT` pixels outside the image are clamped there (the
+filter is then far off the image either way), which keeps outputs and
+gradients finite for any finite input. Where a clamp is active its gradient
+is 0.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ from jaxglimpse.params import GaussianParams, as_gaussian_params
 
 SIGMA_MIN = 1e-4
 """The floor, in pixels, applied to sigma: smaller or negative values act as it."""
+
+SIGMA_MAX = 1e6
+"""The ceiling, in pixels, applied to sigma: far wider than any image already."""
 
 CENTER_LIMIT = 1e6
 """Filter centres are clamped to [-CENTER_LIMIT, S - 1 + CENTER_LIMIT] pixels."""
@@ -111,20 +116,21 @@ def _filterbank(
   the window, and ``"zeros"`` keeps the infinite-grid normaliser.
   """
   mu, sigma, delta = (x.astype(dtype)[..., None, None] for x in (mu, sigma, delta))
-  sigma = jnp.maximum(sigma, SIGMA_MIN)
+  sigma = jnp.clip(sigma, SIGMA_MIN, SIGMA_MAX)
   j = jnp.arange(n, dtype=dtype)[:, None] - (n - 1) / 2
   centers = jnp.clip(mu + j * delta, -CENTER_LIMIT, size - 1 + CENTER_LIMIT)  # (..., n, 1)
   length = size if start is None else length
   first = 0 if start is None else start.astype(dtype)[..., None, None]
   pixels = first + jnp.arange(length, dtype=dtype)
   inv_sigma = 1 / sigma  # One division per filter, multiplications per pixel.
-  logits = -0.5 * ((pixels - centers) * inv_sigma) ** 2
   if padding == "renormalize":
-    # The filters do not depend on the shift, so it carries no gradient.
-    nearest = jnp.clip(jnp.round(centers), first, first + (length - 1))
-    top = jax.lax.stop_gradient(-0.5 * ((nearest - centers) * inv_sigma) ** 2)
-    e = jnp.exp(logits - top)
+    # logits - logits[nearest], factored so that a filter far off the image
+    # loses no precision to the difference of two large numbers. Softmax is
+    # invariant to the shift, so the rounded pixel carries no gradient.
+    nearest = jax.lax.stop_gradient(jnp.clip(jnp.round(centers), first, first + (length - 1)))
+    e = jnp.exp(-0.5 * (pixels - nearest) * (pixels + nearest - 2 * centers) * inv_sigma**2)
     return e * (1 / jnp.sum(e, axis=-1, keepdims=True))
+  logits = -0.5 * ((pixels - centers) * inv_sigma) ** 2
   log_z = _log_grid_normalizer(centers[..., 0], sigma[..., 0])
   return jnp.exp(logits - log_z[..., None])
 
@@ -189,10 +195,10 @@ def gaussian_filterbank(
 _MOVE_COST = 32
 """Multiply-adds that `_cheapest_order` charges for moving one element.
 
-A rough CPU measurement: a contraction over a non-leading axis transposes its
-input and output, and moving an element costs about as much as 32 of the
-multiply-adds of a well-shaped matrix product (tens to a hundred on a 2-core
-CPU, where fresh memory is slow to touch; less on accelerators).
+A contraction over a non-leading axis transposes its input and output. The
+value is a rough, untuned estimate for a 2-core x86 CPU, where moving an
+element costs tens to a hundred multiply-adds of a well-shaped matrix product
+(less on accelerators); it only breaks near-ties between orders.
 """
 
 
@@ -358,10 +364,8 @@ def _filters(mu, sigma, delta, shape, image_shape, sizes, starts, padding, dtype
 
 
 def _signature(n: int, image_letter: str, out_letter: str) -> str:
-  spatial = lambda letter: ",".join(f"{letter}{a}" for a in range(n))
-  return (
-      f"({spatial(image_letter)},c),(n),(n),(n)->({spatial(out_letter)},c)"
-  )
+  image, out = (_checks.spatial_signature(n, x) for x in (image_letter, out_letter))
+  return f"{image},(n),(n),(n)->{out}"
 
 
 def _prepare(fn: str, x, params, shape, padding, x_name: str):
@@ -391,8 +395,9 @@ def gaussian_glimpse(
 
   In two dimensions the glimpse is ``G = F_y · I · F_xᵀ`` per channel, with
   ``F_y`` and ``F_x`` from `gaussian_filterbank`; in n dimensions each spatial
-  axis is contracted with its own filterbank, in the order that costs the
-  fewest multiply-adds.
+  axis is contracted with its own filterbank, each as one matrix product, in
+  the order that the cost model of `_cheapest_order` (multiply-adds plus
+  transposes) rates cheapest.
 
   Args:
     image: ``(*batch, *spatial, C)``, a float image with n = ``len(shape)``
@@ -464,7 +469,10 @@ def gaussian_write(
 
   In two dimensions ``W = F_yᵀ · G · F_x`` per channel: the exact transpose of
   `gaussian_glimpse` as a linear map of the image, so that
-  ``<gaussian_glimpse(x, p), g> == <x, gaussian_write(g, p)>``.
+  ``<gaussian_glimpse(x, p), g> == <x, gaussian_write(g, p)>``. Under
+  broadcasting each glimpse is written to its own canvas: when one image was
+  read by K parameter sets, the adjoint of that read is the sum of the K
+  canvases over the K axis.
 
   Args:
     glimpse: ``(*batch, *shape, C)``, a float glimpse with n spatial axes.
@@ -595,10 +603,7 @@ def gaussian_window(
     raise ValueError(f"{fn}: k must be a positive number, got {k!r}.")
   if image_shape is not None:
     image_shape = _checks.shape_tuple(fn, "image_shape", image_shape)
-    if len(image_shape) != n:
-      raise ValueError(
-          f"{fn}: image_shape {image_shape} must have as many axes as shape {shape}."
-      )
+    _checks.same_ndim(fn, "image_shape", image_shape, f"shape {shape}", n)
   window = []
   for a in range(n):
     support = bounds[0][a] * (shape[a] - 1) + 2 * k * bounds[1][a]
@@ -642,20 +647,20 @@ def gaussian_mask(
   shape = _checks.shape_tuple(fn, "shape", shape)
   image_shape = _checks.shape_tuple(fn, "image_shape", image_shape)
   n = _checks.ndim_of(fn, "shape", len(shape))
-  if len(image_shape) != n:
-    raise ValueError(
-        f"{fn}: image_shape {image_shape} must have as many axes as shape {shape}."
-    )
+  _checks.same_ndim(fn, "image_shape", image_shape, f"shape {shape}", n)
   mu, sigma, delta = as_gaussian_params(fn, params, n)
   dtype = _checks.compute_dtype(mu, sigma, delta)
   mu, sigma, delta = jnp.broadcast_arrays(*(x.astype(dtype) for x in (mu, sigma, delta)))
   half = jnp.abs(delta) * jnp.asarray(shape, dtype) / 2
-  scale = math.sqrt(2) * jnp.maximum(sigma, SIGMA_MIN)
+  scale = math.sqrt(2) * jnp.clip(sigma, SIGMA_MIN, SIGMA_MAX)
+  limit = jnp.asarray(image_shape, dtype) - 1 + CENTER_LIMIT
+  lo = jnp.clip(mu - half, -CENTER_LIMIT, limit)
+  hi = jnp.clip(mu + half, -CENTER_LIMIT, limit)
   mask = None
   for a in range(n):
     i = jnp.arange(image_shape[a], dtype=dtype)
-    lo, hi, s = (x[..., a, None] for x in (mu - half, mu + half, scale))
-    factor = (jax.scipy.special.erf((i - lo) / s) - jax.scipy.special.erf((i - hi) / s)) / 2
+    lo_a, hi_a, s = (x[..., a, None] for x in (lo, hi, scale))
+    factor = (jax.scipy.special.erf((i - lo_a) / s) - jax.scipy.special.erf((i - hi_a) / s)) / 2
     if mask is None:
       mask = factor
     else:  # Outer product: (*batch, S_0..S_{a-1}, 1) * (*batch, 1..1, S_a).

@@ -191,12 +191,14 @@ def _write(values: jax.Array, taps: _Taps, spatial: tuple[int, ...], dtype) -> j
   return flat.reshape(*spatial, channels).astype(out_dtype)
 
 
-def _check_options(fn: str, order: int, padding: str) -> None:
+def _check_options(fn: str, order: int, padding: str, align_corners: bool) -> None:
   if isinstance(order, bool) or order not in ORDERS:
     raise ValueError(
         f"{fn}: order must be 0 (nearest) or 1 (linear), got {order!r}."
     )
   _checks.choice(fn, "padding", padding, _checks.PADDINGS_SAMPLER)
+  if not isinstance(align_corners, (bool, np.bool_)):
+    raise TypeError(f"{fn}: align_corners must be True or False, got {align_corners!r}.")
 
 
 def sample(
@@ -258,7 +260,7 @@ def sample(
     Networks", NeurIPS 2015.
   """
   fn = "sample"
-  _check_options(fn, order, padding)
+  _check_options(fn, order, padding, align_corners)
   coords = _checks.float_array(fn, "coords", coords)
   if coords.ndim < 1:
     raise ValueError(

@@ -387,6 +387,7 @@ def test_degenerate_theta_gives_finite_outputs_and_gradients():
           [[1.0, 1e8, 1e8], [-1e8, 1.0, 0.0]],  # Huge shear and shift.
           [[0.0, 0.0, 0.3], [0.0, 0.0, -0.2]],  # Singular: every sample at one point.
           [[0.0, 0.0, 1e6], [0.0, 0.0, -1e6]],  # Far outside.
+          [[3e38, -3e38, 3e38], [-3e38, 3e38, 1.0]],  # Near float32's limit.
       ],
       dtype,
   )

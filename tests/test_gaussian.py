@@ -229,6 +229,9 @@ DEGENERATE = {
     "negative_stride": ([3.0, 4.0], [0.5, 0.5], [-1.0, -2.0]),
     "huge_stride": ([3.0, 4.0], [0.5, 0.5], [1e7, -1e7]),
     "huge_sigma": ([3.0, 4.0], [1e6, 1e6], [1.0, 1.0]),
+    "sigma_near_float32_max": ([3.0, 4.0], [3e38, 1e38], [1.0, 1.0]),
+    "delta_near_float32_max": ([3.0, 4.0], [0.5, 0.5], [3e38, -3e38]),
+    "mu_near_float32_max": ([3e38, -3e38], [0.5, 0.5], [1.0, 1.0]),
 }
 
 
@@ -310,11 +313,31 @@ def test_float32_params_with_float32_image_stay_float32():
   assert jg.gaussian_filterbank(p32.mu[0], p32.sigma[0], p32.delta[0], 3, 5).dtype == jnp.float32
 
 
-def test_low_precision_image_uses_float32_filters():
-  # A bf16 filterbank would round the weights to 3 significant digits.
-  image = jnp.ones((16, 1), jnp.bfloat16)
-  g = jg.gaussian_glimpse(image, _params([7.5], [2.0], [1.0], jnp.float32), (16,))
-  np.testing.assert_allclose(np.asarray(g, np.float32), 1.0, atol=1e-2)
+def _equations(jaxpr):
+  """Every equation of a jaxpr, those of nested jaxprs (custom_jvp, pjit) too."""
+  for eqn in jaxpr.eqns:
+    yield eqn
+    for param in eqn.params.values():
+      for sub in param if isinstance(param, (tuple, list)) else (param,):
+        sub = getattr(sub, "jaxpr", sub)  # A ClosedJaxpr holds a Jaxpr.
+        if hasattr(sub, "eqns"):
+          yield from _equations(sub)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_low_precision_image_uses_float32_filters_and_sums(dtype):
+  # Every product runs in float32: a bf16 filterbank would round the weights
+  # to 3 significant digits before the output's rounding hides it.
+  image = jnp.ones((6, 7, 1), dtype)
+  p = _params([2.5, 3.0], [0.7, 0.9], [1.0, 1.2], jnp.float32)
+  read = lambda x: jg.gaussian_glimpse(x, p, (3, 4))
+  write = lambda g: jg.gaussian_write(g, p, (6, 7))
+  for f, x in ((read, image), (write, image[:3, :4])):
+    dots = [e for e in _equations(jax.make_jaxpr(f)(x).jaxpr) if e.primitive.name == "dot_general"]
+    assert dots
+    for eqn in dots:
+      assert all(v.aval.dtype == jnp.float32 for v in eqn.invars), eqn
+    assert f(x).dtype == dtype
 
 
 # --- Batching, jit and tracing ---
@@ -456,6 +479,5 @@ def test_mask_is_a_soft_box():
 
 def test_mask_batches():
   p = _params(np.ones((3, 2)) * 4, np.ones((3, 2)), np.ones((3, 2)))
-  assert jg.gaussian_mask(p, (2, 2), (8, 9)).shape == (3, 8, 9)
   assert jg.gaussian_mask(p, (2, 2), (8, 9)).shape == (3, 8, 9)
   assert math.isclose(float(jg.gaussian_mask(_params([4.0], [1.0], [0.0]), (3,), (9,)).max()), 0.0)

@@ -87,3 +87,23 @@ def test_nearest_values_match_pytorch(n, padding, align_corners):
       torch.tensor(image), torch_theta, shape, "nearest", padding, align_corners
   )
   np.testing.assert_allclose(out, expected.numpy(), rtol=0, atol=1e-12)
+
+
+def test_gradient_at_integer_positions_matches_pytorch():
+  # With align_corners=True and as many samples as pixels, an identity theta
+  # puts every sample exactly on a pixel centre in both libraries' grids, so
+  # this pins the floor / floor + 1 convention of the coordinate gradient.
+  image = np.random.default_rng(5).normal(size=(1, 5, 5, 2))
+  theta = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+  cotangent = np.random.default_rng(6).normal(size=(1, 5, 5, 2))
+  f = lambda th: affine.affine_glimpse(image, th, (5, 5), align_corners=True)
+  out, vjp = jax.vjp(f, theta)
+  (grad_theta,) = vjp(cotangent)
+
+  theta_t = torch.tensor(np.asarray(affine.theta_to_torch(theta)), requires_grad=True)
+  out_t = _torch_glimpse(torch.tensor(image), theta_t, (5, 5), "bilinear", "zeros", True)
+  out_t.backward(torch.tensor(cotangent))
+  np.testing.assert_allclose(out, image, atol=1e-15)
+  np.testing.assert_allclose(out, out_t.detach().numpy(), atol=1e-15)
+  np.testing.assert_allclose(grad_theta, affine.theta_from_torch(theta_t.grad.numpy()), atol=1e-12)
+  assert np.all(np.abs(grad_theta[..., 2]) > 1e-3)  # Translation gradients are not 0.
