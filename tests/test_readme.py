@@ -28,3 +28,14 @@ def test_ci_runs_the_readme_test_command():
 def test_demo_script_exists():
   script = _setup_commands()[0].split("python ", 1)[1].split()[0]
   assert (ROOT / script).is_file(), script
+
+
+def test_readme_example_runs():
+  text = (ROOT / "README.md").read_text()
+  example = text.split("## Example", 1)[1].split("\n## ", 1)[0]
+  (code,) = re.findall(r"```python\n(.*?)```", example, flags=re.S)
+  namespace = {}
+  exec(compile(code, "README.md", "exec"), namespace)
+  assert namespace["glimpse"].shape == (8, 12, 3)
+  assert namespace["canvas"].shape == (64, 64, 3)
+  assert set(namespace["grads"]._fields) == {"mu", "sigma", "delta"}
