@@ -266,6 +266,21 @@ def affine_grid(
   return jnp.vectorize(one, signature=f"(r,q)->({letters},n)")(theta)
 
 
+def _prepare(fn, x, x_name, theta, shape, shape_name, order, padding, align_corners):
+  """Shared checks of glimpse and write: returns (x, theta, shape, n, dtype)."""
+  _check_options(fn, order, padding, align_corners)
+  theta, n = _check_theta(fn, theta)
+  shape = _checks.shape_tuple(fn, shape_name, shape)
+  _check_len(fn, shape_name, shape, n, f"theta of shape {theta.shape}")
+  x = _checks.float_image(fn, x_name, x, n + 1)
+  _checks.batch_shape(
+      fn,
+      **{f"{x_name} (batch axes of shape {x.shape})": x.shape[: -(n + 1)]},
+      **{f"theta (batch axes of shape {theta.shape})": theta.shape[:-2]},
+  )
+  return x, theta, shape, n, _checks.compute_dtype(x, theta)
+
+
 def affine_glimpse(
     image: ArrayLike,
     theta: ArrayLike,
@@ -317,18 +332,9 @@ def affine_glimpse(
     Jaderberg, Simonyan, Zisserman and Kavukcuoglu, "Spatial Transformer
     Networks", NeurIPS 2015.
   """
-  fn = "affine_glimpse"
-  _check_options(fn, order, padding, align_corners)
-  theta, n = _check_theta(fn, theta)
-  shape = _checks.shape_tuple(fn, "shape", shape)
-  _check_len(fn, "shape", shape, n, f"theta of shape {theta.shape}")
-  image = _checks.float_image(fn, "image", image, n + 1)
-  _checks.batch_shape(
-      fn,
-      **{f"image (batch axes of shape {image.shape})": image.shape[: -(n + 1)]},
-      **{f"theta (batch axes of shape {theta.shape})": theta.shape[:-2]},
+  image, theta, shape, n, dtype = _prepare(
+      "affine_glimpse", image, "image", theta, shape, "shape", order, padding, align_corners
   )
-  dtype = _checks.compute_dtype(image, theta)
   image_shape = image.shape[-(n + 1) : -1]
 
   def one(x, th):
@@ -384,18 +390,10 @@ def affine_write(
     >>> affine_write(jnp.ones((2, 1)), right_half, (4,))[..., 0].tolist()
     [0.0, 0.0, 1.0, 1.0]
   """
-  fn = "affine_write"
-  _check_options(fn, order, padding, align_corners)
-  theta, n = _check_theta(fn, theta)
-  image_shape = _checks.shape_tuple(fn, "image_shape", image_shape)
-  _check_len(fn, "image_shape", image_shape, n, f"theta of shape {theta.shape}")
-  glimpse = _checks.float_image(fn, "glimpse", glimpse, n + 1)
-  _checks.batch_shape(
-      fn,
-      **{f"glimpse (batch axes of shape {glimpse.shape})": glimpse.shape[: -(n + 1)]},
-      **{f"theta (batch axes of shape {theta.shape})": theta.shape[:-2]},
+  glimpse, theta, image_shape, n, dtype = _prepare(
+      "affine_write", glimpse, "glimpse", theta, image_shape, "image_shape", order, padding,
+      align_corners,
   )
-  dtype = _checks.compute_dtype(glimpse, theta)
   shape = glimpse.shape[-(n + 1) : -1]
 
   def one(g, th):
