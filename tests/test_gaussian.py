@@ -343,22 +343,24 @@ def test_low_precision_image_uses_float32_filters_and_sums(dtype):
 # --- Batching, jit and tracing ---
 
 
+@pytest.mark.parametrize("window", [None, (6, 5)], ids=["dense", "windowed"])
 @pytest.mark.parametrize("padding", PADDINGS)
-def test_broadcast_glimpses_match_a_python_loop(padding):
+def test_broadcast_glimpses_match_a_python_loop(padding, window):
   rng = np.random.default_rng(11)
   b, k = 2, 3
-  images = rng.normal(size=(b, 1, 7, 6, 2))
+  images = rng.normal(size=(b, 1, 15, 12, 2))
   p = _params(
-      rng.uniform(1, 5, size=(b, k, 2)),
+      rng.uniform(-2, 16, size=(b, k, 2)),
       rng.uniform(0.4, 2, size=(b, k, 2)),
       rng.uniform(-2, 2, size=(b, k, 2)),
   )
-  read = jax.jit(functools.partial(jg.gaussian_glimpse, shape=(3, 4), padding=padding))
-  write = jax.jit(functools.partial(jg.gaussian_write, image_shape=(7, 6), padding=padding))
+  options = dict(padding=padding, window=window)
+  read = jax.jit(functools.partial(jg.gaussian_glimpse, shape=(3, 4), **options))
+  write = jax.jit(functools.partial(jg.gaussian_write, image_shape=(15, 12), **options))
   got = read(images, p)
   assert got.shape == (b, k, 3, 4, 2)
   written = write(got, p)
-  assert written.shape == (b, k, 7, 6, 2)
+  assert written.shape == (b, k, 15, 12, 2)
   for i in range(b):
     for j in range(k):
       pij = jax.tree_util.tree_map(lambda x: x[i, j], p)

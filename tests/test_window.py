@@ -287,31 +287,7 @@ def test_window_position_carries_no_gradient_and_params_gradients_match_dense():
 # --- Batching, jit, dtypes ---
 
 
-@pytest.mark.parametrize("padding", PADDINGS)
-def test_broadcast_windowed_glimpses_match_a_python_loop(padding):
-  rng = np.random.default_rng(14)
-  b, k, window = 2, 3, (6, 5)
-  images = rng.normal(size=(b, 1, 15, 12, 2))
-  p = _params(
-      rng.uniform(-2, 16, size=(b, k, 2)),
-      rng.uniform(0.4, 2, size=(b, k, 2)),
-      rng.uniform(-2, 2, size=(b, k, 2)),
-  )
-  read = jax.jit(
-      functools.partial(jg.gaussian_glimpse, shape=(3, 4), padding=padding, window=window)
-  )
-  write = jax.jit(
-      functools.partial(jg.gaussian_write, image_shape=(15, 12), padding=padding, window=window)
-  )
-  got = read(images, p)
-  assert got.shape == (b, k, 3, 4, 2)
-  written = write(got, p)
-  assert written.shape == (b, k, 15, 12, 2)
-  for i in range(b):
-    for j in range(k):
-      pij = jax.tree_util.tree_map(lambda x: x[i, j], p)
-      np.testing.assert_allclose(got[i, j], read(images[i, 0], pij), rtol=1e-12)
-      np.testing.assert_allclose(written[i, j], write(got[i, j], pij), rtol=1e-12)
+# Broadcasting against a Python loop: test_gaussian.py, with and without window.
 
 
 def test_jit_equals_eager_and_does_not_retrace():
