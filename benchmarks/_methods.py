@@ -13,6 +13,8 @@ Every method reads the same boxes (see `_cases`):
 * ``gaussian_dense``: `gaussian_glimpse`, every pixel.
 * ``gaussian_window``: `gaussian_glimpse` with ``window=gaussian_window(...)``
   from the case's largest stride and sigma.
+* ``gaussian_taps``: the same window, and ``taps=gaussian_taps(...)`` from the
+  case's largest sigma.
 * ``affine``: `affine_glimpse`, bilinear, zeros padding.
 * ``crop``: `crop` at the box's first pixel (an integer start: no parameter
   gradient).
@@ -39,6 +41,7 @@ import jaxglimpse as jg
 METHODS = (
     "gaussian_dense",
     "gaussian_window",
+    "gaussian_taps",
     "affine",
     "crop",
     "scale_and_translate",
@@ -92,21 +95,21 @@ def _inputs(case, data):
   return jnp.asarray(image, dtype), box, cot
 
 
-def gaussian(case, data, kinds, windowed: bool) -> Method:
+def gaussian(case, data, kinds, windowed: bool, tapped: bool = False) -> Method:
   image, box, cot = _inputs(case, data)
   params = jg.box_to_gaussian(box, case.glimpse)
-  window = None
+  max_delta, max_sigma = float(jnp.max(jnp.abs(params.delta))), float(jnp.max(params.sigma))
+  window = taps = None
   if windowed:
-    window = jg.gaussian_window(
-        case.glimpse,
-        float(jnp.max(jnp.abs(params.delta))),
-        float(jnp.max(params.sigma)),
-        image_shape=case.image,
-    )
-  glimpse = lambda x, p: jg.gaussian_glimpse(x, p, case.glimpse, window=window)
+    window = jg.gaussian_window(case.glimpse, max_delta, max_sigma, image_shape=case.image)
+  if tapped:
+    taps = jg.gaussian_taps(max_sigma)
+  glimpse = lambda x, p: jg.gaussian_glimpse(x, p, case.glimpse, window=window, taps=taps)
   method = _jax_method(glimpse, image, params, cot, kinds)
   if windowed:
     method.notes["window"] = "×".join(map(str, window))
+  if tapped:
+    method.notes["taps"] = str(taps)
   return method
 
 
@@ -243,6 +246,7 @@ def torch_grid_sample(case, data, kinds) -> Method:
 BUILDERS = {
     "gaussian_dense": lambda case, data, kinds: gaussian(case, data, kinds, windowed=False),
     "gaussian_window": lambda case, data, kinds: gaussian(case, data, kinds, windowed=True),
+    "gaussian_taps": lambda case, data, kinds: gaussian(case, data, kinds, True, tapped=True),
     "affine": affine,
     "crop": crop,
     "scale_and_translate": scale_and_translate,

@@ -23,13 +23,17 @@ TARGETS = [
     ("windowed / affine fwd", ("gaussian_window", "fwd"), ("affine", "fwd"), "<=", 3.0, None),
     ("windowed / affine grad", ("gaussian_window", "grad_params"),
      ("affine", "grad_params"), "<=", 3.0, None),
+    ("windowed with taps / affine fwd", ("gaussian_taps", "fwd"), ("affine", "fwd"), "<=", 3.0,
+     None),
+    ("windowed with taps / affine grad", ("gaussian_taps", "grad_params"),
+     ("affine", "grad_params"), "<=", 3.0, None),
     ("affine / torch grid_sample fwd", ("affine", "fwd"), ("torch_grid_sample", "fwd"),
      "<=", 1.0, None),
     ("affine / torch grid_sample grad", ("affine", "grad_params"),
      ("torch_grid_sample", "grad_params"), "<=", 1.0, None),
 ] + [
     (f"{m} grad / fwd", (m, "grad_params"), (m, "fwd"), "<=", 3.0, None)
-    for m in ("gaussian_dense", "gaussian_window", "affine")
+    for m in ("gaussian_dense", "gaussian_window", "gaussian_taps", "affine")
 ]
 # The image gradient is not a target: a glimpse that reads a small part of the
 # image (window, affine, crop) still writes an image-sized cotangent, so its

@@ -38,6 +38,7 @@ from jaxglimpse.hard import crop as crop
 from jaxglimpse.gaussian import gaussian_filterbank as gaussian_filterbank
 from jaxglimpse.gaussian import gaussian_glimpse as gaussian_glimpse
 from jaxglimpse.gaussian import gaussian_mask as gaussian_mask
+from jaxglimpse.gaussian import gaussian_taps as gaussian_taps
 from jaxglimpse.gaussian import gaussian_window as gaussian_window
 from jaxglimpse.gaussian import gaussian_write as gaussian_write
 from jaxglimpse.params import Box as Box
@@ -68,6 +69,7 @@ __all__ = (
     "gaussian_filterbank",
     "gaussian_glimpse",
     "gaussian_mask",
+    "gaussian_taps",
     "gaussian_to_box",
     "gaussian_to_first_center",
     "gaussian_window",

@@ -38,6 +38,20 @@ window's position is an integer and carries no gradient: gradients with
 respect to mu, sigma and delta flow through the filter weights, as in the
 dense glimpse.
 
+Taps. Each filter is negligible beyond a few σ of its own centre too. With
+``taps=T`` (an int, or one per axis) row j keeps only the T pixels nearest its
+centre: a band starting at ``floor(c_j - (T - 1) / 2 + 1/2)``, moved inside
+the image (or the window) where it would leave it. ``"renormalize"`` sums the
+row to 1 over its band, ``"zeros"`` keeps the infinite-grid normaliser, as for
+a window. Building the filters then costs N·T entries instead of N·L, and where
+the cost model of `_plan` rates it cheaper (1-D signals, and axes contracted
+after the image has shrunk) each sample gathers only its own T pixels, so that
+the axis costs N·T rather than N·L. `gaussian_taps` gives a T that holds each
+filter to kσ; with it the glimpse equals the one without taps to about 1e-6
+of the image's largest value. Windows and taps combine: the window bounds the
+block read, the taps each filter within it. Band positions are integers and
+carry no gradient.
+
 Values that jit cannot check are made safe by construction: σ is clamped to
 [`SIGMA_MIN`, `SIGMA_MAX`], and filter centres (and the mask's box edges)
 further than `CENTER_LIMIT` pixels outside the image are clamped there (the
@@ -48,6 +62,7 @@ is 0.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -104,7 +119,9 @@ def _filterbank(
     dtype,
     start: jax.Array | None = None,
     length: int | None = None,
-) -> jax.Array:
+    taps: int | None = None,
+    banded: bool = False,
+):
   """The (*batch, n, size) filter matrices; arguments already checked.
 
   For ``"renormalize"`` each row is divided by its value at the pixel nearest
@@ -114,6 +131,12 @@ def _filterbank(
   With a window, the columns are the `length` pixels ``start + arange(length)``
   of an axis of `size` pixels: ``"renormalize"`` then sums each row to 1 over
   the window, and ``"zeros"`` keeps the infinite-grid normaliser.
+
+  With `taps`, row j keeps only the `taps` pixels of its band (see
+  `_band_starts`), and is 0 elsewhere; ``"renormalize"`` sums it to 1 over the
+  band. `banded` returns those rows compactly instead, as the pair
+  ``(weights (*batch, n, taps), band starts (*batch, n) int32)``, the starts
+  counted from the window's first pixel.
   """
   mu, sigma, delta = (x.astype(dtype)[..., None, None] for x in (mu, sigma, delta))
   sigma = jnp.clip(sigma, SIGMA_MIN, SIGMA_MAX)
@@ -122,17 +145,46 @@ def _filterbank(
   length = size if start is None else length
   first = 0 if start is None else start.astype(dtype)[..., None, None]
   pixels = first + jnp.arange(length, dtype=dtype)
+  lo, hi, band = first, first + (length - 1), None
+  if taps is not None:
+    offset = centers[..., 0] if start is None else centers[..., 0] - first[..., 0]
+    band = _band_starts(offset, taps, length)
+    lo = first + band[..., None].astype(dtype)
+    hi = lo + (taps - 1)
+    if banded:
+      pixels = lo + jnp.arange(taps, dtype=dtype)
   inv_sigma = 1 / sigma  # One division per filter, multiplications per pixel.
   if padding == "renormalize":
     # logits - logits[nearest], factored so that a filter far off the image
     # loses no precision to the difference of two large numbers. Softmax is
     # invariant to the shift, so the rounded pixel carries no gradient.
-    nearest = jax.lax.stop_gradient(jnp.clip(jnp.round(centers), first, first + (length - 1)))
+    nearest = jax.lax.stop_gradient(jnp.clip(jnp.round(centers), lo, hi))
     e = jnp.exp(-0.5 * (pixels - nearest) * (pixels + nearest - 2 * centers) * inv_sigma**2)
-    return e * (1 / jnp.sum(e, axis=-1, keepdims=True))
-  logits = -0.5 * ((pixels - centers) * inv_sigma) ** 2
-  log_z = _log_grid_normalizer(centers[..., 0], sigma[..., 0])
-  return jnp.exp(logits - log_z[..., None])
+    if taps is not None and not banded:
+      e = jnp.where((pixels >= lo) & (pixels <= hi), e, 0)
+    f = e * (1 / jnp.sum(e, axis=-1, keepdims=True))
+  else:
+    logits = -0.5 * ((pixels - centers) * inv_sigma) ** 2
+    log_z = _log_grid_normalizer(centers[..., 0], sigma[..., 0])
+    f = jnp.exp(logits - log_z[..., None])
+    if taps is not None and not banded:
+      f = jnp.where((pixels >= lo) & (pixels <= hi), f, 0)
+  return (f, band) if banded else f
+
+
+def _band_starts(centers: jax.Array, taps: int, length: int) -> jax.Array:
+  """The first pixel of each filter's band of `taps` pixels, as int32.
+
+  Like a window, the band is centred on the filter's centre rounded to a pixel
+  (``|start + (taps - 1) / 2 - c| ≤ 1/2``) and moved inside the `length`
+  pixels it reads from; it carries no gradient. Centres are relative to the
+  first of those pixels, and clipped so that the conversion to an integer is in
+  range for any value, NaN included.
+  """
+  c = jnp.nan_to_num(jax.lax.stop_gradient(centers), nan=0.0)
+  c = jnp.clip(c, -taps, length + taps)
+  first = jnp.floor(c - (taps - 1) / 2 + 0.5)
+  return jnp.clip(first, 0, length - taps).astype(jnp.int32)
 
 
 def _check_padding(fn: str, padding: str) -> None:
@@ -193,43 +245,67 @@ def gaussian_filterbank(
 
 
 _MOVE_COST = 32
-"""Multiply-adds that `_cheapest_order` charges for moving one element.
+"""Multiply-adds that `_plan` charges for moving one element.
 
-A contraction over a non-leading axis transposes its input and output. The
-value is a rough, untuned estimate for a 2-core x86 CPU, where moving an
-element costs tens to a hundred multiply-adds of a well-shaped matrix product
-(less on accelerators); it only breaks near-ties between orders.
+A contraction over a non-leading axis transposes its input and output, and a
+banded one gathers (or scatters) the pixels it reads. The value is a rough,
+untuned estimate for a 2-core x86 CPU, where moving an element costs tens to a
+hundred multiply-adds of a well-shaped matrix product (less on accelerators);
+it only breaks near-ties between plans.
 """
 
+_EXP_COST = 16
+"""Multiply-adds that `_plan` charges for one filter entry (an exp, mostly)."""
 
-def _cheapest_order(
-    sizes_in: tuple[int, ...], sizes_out: tuple[int, ...], channels: int = 1
-) -> tuple[int, ...]:
-  """The axis order that minimises the modelled cost of a separable contraction.
 
-  Contracting axis a multiplies the current tensor size by sizes_out[a] to get
-  the multiply-adds, then scales the tensor by sizes_out[a] / sizes_in[a]. A
-  contraction over a non-leading axis with more than one element after it is
-  also charged `_MOVE_COST` per element of its input and output, for the
-  transposes that `_contract` needs there; one over the leading axis is a plain
-  matrix product. With n ≤ 3 there are at most six orders, so try them all.
+def _plan(
+    sizes_in: tuple[int, ...],
+    sizes_out: tuple[int, ...],
+    taps: tuple[int | None, ...],
+    channels: int = 1,
+) -> tuple[tuple[int, ...], tuple[bool, ...]]:
+  """The cheapest way, in a cost model, to do a separable contraction.
+
+  Returns the order of the axes and, per axis, whether to apply its filters
+  banded (gather the `taps` pixels each filter reads; see `_band_step`) rather
+  than as one matrix product with the full, mostly zero, filter matrix.
+
+  Contracting axis a as a matrix product costs the current tensor size times
+  sizes_out[a] multiply-adds, plus `_MOVE_COST` per element of input and output
+  for the transposes that `_step` needs when the axis is neither first nor
+  last; banded, it costs `_MOVE_COST` per pixel gathered. Either way, building
+  the filters costs `_EXP_COST` per entry. With n ≤ 3 there are at most six
+  orders, so try them all.
   """
+  n = len(sizes_in)
+
+  def step_cost(shape, current, a):
+    new = current // shape[a] * sizes_out[a]
+    samples = min(sizes_in[a], sizes_out[a])  # The glimpse's side: one filter each.
+    dense = current * sizes_out[a] + _EXP_COST * sizes_in[a] * sizes_out[a]
+    if math.prod(shape[:a]) > 1 and math.prod(shape[a + 1 :]) * channels > 1:
+      dense += _MOVE_COST * (current + new)
+    if taps[a] is None:
+      return dense, False
+    gathered = current // shape[a] * samples * taps[a]
+    band = (_MOVE_COST + 1) * gathered + _EXP_COST * samples * taps[a]
+    return min((dense, False), (band, True))
 
   def cost(order):
     shape = list(sizes_in)
-    current, total = math.prod(shape) * channels, 0
+    current, total, banded = math.prod(shape) * channels, 0, [False] * n
     for a in order:
-      new = current // shape[a] * sizes_out[a]
-      total += current * sizes_out[a]
-      if math.prod(shape[:a]) > 1 and math.prod(shape[a + 1 :]) * channels > 1:
-        total += _MOVE_COST * (current + new)
-      shape[a], current = sizes_out[a], new
-    return total
+      c, banded[a] = step_cost(shape, current, a)
+      total += c
+      current = current // shape[a] * sizes_out[a]
+      shape[a] = sizes_out[a]
+    return total, tuple(banded)
 
-  return min(itertools.permutations(range(len(sizes_in))), key=cost)
+  order = min(itertools.permutations(range(n)), key=lambda o: cost(o)[0])
+  return order, cost(order)[1]
 
 
-def _step(x: jax.Array, f: jax.Array, a: int, for_cotangent: bool = False) -> jax.Array:
+def _step(x: jax.Array, f, a: int, for_cotangent: bool = False) -> jax.Array:
   """Applies f (out, in) along spatial axis a of x: one matrix product.
 
   x is reshaped to (before, in, after), so that XLA sees a plain GEMM and no
@@ -241,32 +317,106 @@ def _step(x: jax.Array, f: jax.Array, a: int, for_cotangent: bool = False) -> ja
   the same; what changes is its transpose, which reverse mode uses for the
   cotangent of F: it then comes out pixels first, the layout in which XLA's
   CPU matrix product does not copy the image (1.5 to 2 times faster).
+
+  A `_Band` f is applied by `_band_step` instead.
   """
+  if isinstance(f, _Band):
+    return _band_step(x, f, a)
   shape = x.shape
   before, size, after = math.prod(shape[:a]), shape[a], math.prod(shape[a + 1 :])
   if before == 1 and for_cotangent:
     ft = jax.lax.optimization_barrier(jnp.swapaxes(f, 0, 1))
     y = jax.lax.dot_general(
-        ft, x.reshape(size, after), (((0,), (0,)), ((), ())), precision=_HIGHEST
+        ft, x.reshape(size, after), (((0,), (0,)), ((), ())), precision=_HIGHEST,
+        preferred_element_type=f.dtype,
     )
   elif before == 1:
-    y = jax.lax.dot_general(f, x.reshape(size, after), (((1,), (0,)), ((), ())), precision=_HIGHEST)
+    y = _dot(f, x.reshape(size, after), (((1,), (0,)), ((), ())))
   else:
-    y = jax.lax.dot_general(
-        x.reshape(before, size, after), f, (((1,), (1,)), ((), ())), precision=_HIGHEST
-    )
+    y = _dot(x.reshape(before, size, after), f, (((1,), (1,)), ((), ())))
     y = jnp.swapaxes(y, 1, 2)
   return y.reshape(shape[:a] + (f.shape[0],) + shape[a + 1 :])
 
 
+def _dot(a: jax.Array, b: jax.Array, dims) -> jax.Array:
+  """``lax.dot_general`` of the filters and the data, in float32 or wider.
+
+  A bfloat16 image meets float32 filters as two bfloat16 products, of the
+  filters' leading bits and of the rest (hi + lo, 16 significant bits between
+  them), accumulated in float32. The value is within 2e-5 of the float32
+  product, far below bfloat16's own rounding, and on CPU it is 2.5 times faster:
+  XLA has a native bfloat16 matrix product, but converts a bfloat16 operand
+  that meets a float32 one, which for a whole image costs more than the product.
+  """
+  if a.dtype == b.dtype:
+    return jax.lax.dot_general(a, b, dims, precision=_HIGHEST)
+  narrow, wide = (a, b) if a.dtype == jnp.bfloat16 else (b, a)
+  if narrow.dtype != jnp.bfloat16 or wide.dtype != jnp.float32:
+    return jax.lax.dot_general(a, b, dims, precision=_HIGHEST, preferred_element_type=wide.dtype)
+  hi = wide.astype(jnp.bfloat16)
+  lo = (wide - hi.astype(wide.dtype)).astype(jnp.bfloat16)
+  dot = lambda w: jax.lax.dot_general(
+      *((narrow, w) if narrow is a else (w, narrow)), dims, preferred_element_type=wide.dtype
+  )
+  return dot(hi) + dot(lo)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass, data_fields=["weights", "starts"], meta_fields=["size"]
+)
+@dataclasses.dataclass(frozen=True)
+class _Band:
+  """Banded filters along one axis.
+
+  Row j is ``weights[j]`` on the pixels ``starts[j] + arange(taps)`` and 0
+  elsewhere. `size` is None for a read; for the transpose (a write) it is the
+  number of pixels written to.
+  """
+
+  weights: jax.Array  # (n, taps)
+  starts: jax.Array  # (n,) int32
+  size: int | None = None
+
+
+def _band_step(x: jax.Array, band: _Band, a: int) -> jax.Array:
+  """Applies banded filters along axis a: a gather, or its transpose.
+
+  Each of the n samples reads (or, transposed, writes) only its own `taps`
+  pixels, so the cost is n·taps per line of x instead of n times its length.
+  The pixels of a sample are contiguous, so they are moved as one slice per
+  sample (a gather with slice sizes), several times faster on CPU than
+  gathering them one index at a time.
+  """
+  n, taps = band.weights.shape
+  starts = band.starts[:, None]
+  window = tuple(range(1, x.ndim + 1))  # Dims of the slices, after the sample dim.
+  if band.size is None:  # Read: y[j] = Σ_t w[j, t] x[starts[j] + t].
+    dims = jax.lax.GatherDimensionNumbers(
+        offset_dims=window, collapsed_slice_dims=(), start_index_map=(a,)
+    )
+    sizes = x.shape[:a] + (taps,) + x.shape[a + 1 :]
+    g = jax.lax.gather(x, starts, dims, sizes, mode="clip")  # (n, *before, taps, *after)
+    y = jnp.einsum(g, [0, *window], band.weights, [0, a + 1], [0, *window[:a], *window[a + 1 :]],
+                   precision=_HIGHEST)
+    return jnp.moveaxis(y, 0, a)
+  # Write: y[starts[j] + t] += w[j, t] x[j], the transpose of the read.
+  w = band.weights.reshape((n,) + (1,) * a + (taps,) + (1,) * (x.ndim - a - 1))
+  spread = jnp.expand_dims(jnp.moveaxis(x, a, 0), a + 1) * w  # (n, *before, taps, *after)
+  dims = jax.lax.ScatterDimensionNumbers(
+      update_window_dims=window, inserted_window_dims=(), scatter_dims_to_operand_dims=(a,)
+  )
+  y = jnp.zeros(x.shape[:a] + (band.size,) + x.shape[a + 1 :], spread.dtype)
+  return jax.lax.scatter_add(y, starts, spread, dims, mode="clip")
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _contract(x: jax.Array, filters: list[jax.Array], order: tuple[int, ...]) -> jax.Array:
+def _contract(x: jax.Array, filters: list, order: tuple[int, ...]) -> jax.Array:
   """Applies ``filters[a]`` (out_a, in_a) along spatial axis a of x, in `order`.
 
-  The rule below differentiates it by the chain rule, step by step, with the
-  filters' tangents written so that their transposes are fast (see `_step`).
-  Zero tangents are skipped, so a gradient with respect to the parameters
-  alone does no work on the image's tangent.
+  A filter is a matrix or a `_Band`. The rule below differentiates it by the
+  chain rule, step by step, with the filters' tangents written so that their
+  transposes are fast (see `_step`). Zero tangents are skipped, so a gradient
+  with respect to the parameters alone does no work on the image's tangent.
   """
   for a in order:
     x = _step(x, filters[a], a)
@@ -281,7 +431,10 @@ def _contract_jvp(order, primals, tangents):
   for a in order:
     f, df = filters[a], dfilters[a]
     terms = [] if dout is None else [_step(dout, f, a)]
-    if not zero(df):
+    if isinstance(f, _Band):  # Linear in the weights; the starts are integers.
+      if not zero(df.weights):
+        terms.append(_band_step(x, dataclasses.replace(f, weights=df.weights), a))
+    elif not zero(df):
       terms.append(_step(x, df, a, for_cotangent=True))
     x = _step(x, f, a)
     dout = None if not terms else functools.reduce(jnp.add, terms)
@@ -303,6 +456,21 @@ def _check_window(fn: str, window, image_shape: tuple[int, ...]) -> tuple[int, .
     )
   window = tuple(min(w, s) for w, s in zip(window, image_shape))
   return None if window == image_shape else window
+
+
+def _check_taps(fn: str, taps, sizes: tuple[int, ...]) -> tuple[int | None, ...]:
+  """Returns taps per axis, None where a filter may read every pixel anyway."""
+  n = len(sizes)
+  if taps is None:
+    return (None,) * n
+  if isinstance(taps, (int, np.integer)) and not isinstance(taps, bool):
+    taps = (taps,) * n
+  taps = _checks.shape_tuple(fn, "taps", taps)
+  if len(taps) != n:
+    raise ValueError(
+        f"{fn}: taps {taps} must be one int, or one per spatial axis ({n} here)."
+    )
+  return tuple(None if t >= s else t for t, s in zip(taps, sizes))
 
 
 def _window_starts(mu: jax.Array, window: tuple[int, ...], image_shape: tuple[int, ...]):
@@ -327,8 +495,9 @@ _STACK_LIMIT = 2048
 """Filter matrices of at most this many entries are built together (see `_filters`)."""
 
 
-def _filters(mu, sigma, delta, shape, image_shape, sizes, starts, padding, dtype):
-  """The filters of one glimpse, one ``(shape[a], sizes[a])`` matrix per axis.
+def _filters(mu, sigma, delta, shape, image_shape, sizes, starts, taps, banded, padding, dtype):
+  """The filters of one glimpse, per axis a ``(shape[a], sizes[a])`` matrix or,
+  where `banded`, a `_Band` of ``taps[a]`` pixels per row.
 
   Axes whose filter matrices have the same shape and at most `_STACK_LIMIT`
   entries are built as one stacked filterbank: for small glimpses the time
@@ -341,26 +510,30 @@ def _filters(mu, sigma, delta, shape, image_shape, sizes, starts, padding, dtype
   n = len(shape)
   groups = {}
   for a in range(n):
-    key = (shape[a], image_shape[a], sizes[a])
-    groups.setdefault(key if shape[a] * sizes[a] <= _STACK_LIMIT else (a,), []).append(a)
+    key = (shape[a], image_shape[a], sizes[a], taps[a], banded[a])
+    width = taps[a] if banded[a] else sizes[a]
+    groups.setdefault(key if shape[a] * width <= _STACK_LIMIT else (a,), []).append(a)
   filters = [None] * n
   for axes in groups.values():
-    if len(axes) == 1:
-      a = axes[0]
-      filters[a] = _filterbank(
-          mu[a], sigma[a], delta[a], shape[a], image_shape[a], padding, dtype, starts[a], sizes[a]
-      )
-      continue
-    pick = lambda x: jnp.stack([x[a] for a in axes])
-    start = None if starts[axes[0]] is None else pick(starts)
     a = axes[0]
+    if len(axes) == 1:
+      args, start = (mu[a], sigma[a], delta[a]), starts[a]
+    else:
+      pick = lambda x: jnp.stack([x[b] for b in axes])
+      args, start = (pick(mu), pick(sigma), pick(delta)), None if starts[a] is None else pick(starts)
     f = _filterbank(
-        pick(mu), pick(sigma), pick(delta), shape[a], image_shape[a], padding, dtype, start,
-        sizes[a],
+        *args, shape[a], image_shape[a], padding, dtype, start, sizes[a], taps[a], banded[a]
     )
-    for k, a in enumerate(axes):
-      filters[a] = f[k]
+    for k, b in enumerate(axes):
+      pick = (lambda x: x) if len(axes) == 1 else (lambda x: x[k])
+      filters[b] = _Band(pick(f[0]), pick(f[1])) if banded[b] else pick(f)
   return filters
+
+
+def _operand(x: jax.Array, dtype) -> jax.Array:
+  """The image or glimpse as the contraction takes it: a bfloat16 one as it
+  is (see `_dot`), any other in the compute dtype."""
+  return x if x.dtype == jnp.bfloat16 and dtype == jnp.float32 else x.astype(dtype)
 
 
 def _signature(n: int, image_letter: str, out_letter: str) -> str:
@@ -390,13 +563,14 @@ def gaussian_glimpse(
     *,
     padding: str = "renormalize",
     window: tuple[int, ...] | None = None,
+    taps: int | tuple[int, ...] | None = None,
 ) -> jax.Array:
   """Returns the Gaussian filterbank glimpse ``(*batch, *shape, C)`` of an image.
 
   In two dimensions the glimpse is ``G = F_y · I · F_xᵀ`` per channel, with
   ``F_y`` and ``F_x`` from `gaussian_filterbank`; in n dimensions each spatial
   axis is contracted with its own filterbank, each as one matrix product, in
-  the order that the cost model of `_cheapest_order` (multiply-adds plus
+  the order that the cost model of `_plan` (multiply-adds plus
   transposes) rates cheapest.
 
   Args:
@@ -413,6 +587,12 @@ def gaussian_glimpse(
       axis around the glimpse, so that the cost no longer grows with the
       image (see "Windows" in the module docstring, and `gaussian_window`
       for a size that holds the glimpse).
+    taps: ``None`` (the default) lets each filter read every pixel (of the
+      window, if any). Or an int, or n static ints: each filter reads only
+      that many pixels around its centre, so that building the filters costs
+      N·taps instead of N·L, and, where that is cheaper, each sample gathers
+      only its own pixels (see "Taps" in the module docstring, and
+      `gaussian_taps` for a size that holds the filters).
 
   Returns:
     The glimpse, in the image's dtype. Filters are built and the contraction
@@ -444,15 +624,18 @@ def gaussian_glimpse(
   image_shape = image.shape[-(n + 1) : -1]
   window = _check_window(fn, window, image_shape)
   sizes = image_shape if window is None else window
-  order = _cheapest_order(sizes, shape, image.shape[-1])
+  taps = _check_taps(fn, taps, sizes)
+  order, banded = _plan(sizes, shape, taps, image.shape[-1])
 
   def one(x, mu, sigma, delta):
     starts = [None] * n
     if window is not None:
       starts = _window_starts(mu, window, image_shape)
       x = jax.lax.dynamic_slice(x, (*starts, _ZERO), (*window, x.shape[-1]))
-    filters = _filters(mu, sigma, delta, shape, image_shape, sizes, starts, padding, dtype)
-    return _contract(x.astype(dtype), filters, order).astype(image.dtype)
+    filters = _filters(
+        mu, sigma, delta, shape, image_shape, sizes, starts, taps, banded, padding, dtype
+    )
+    return _contract(_operand(x, dtype), filters, order).astype(image.dtype)
 
   return jnp.vectorize(one, signature=_signature(n, "s", "g"))(image, *params)
 
@@ -464,6 +647,7 @@ def gaussian_write(
     *,
     padding: str = "renormalize",
     window: tuple[int, ...] | None = None,
+    taps: int | tuple[int, ...] | None = None,
 ) -> jax.Array:
   """Returns DRAW's write: the glimpse spread back onto an image-sized canvas.
 
@@ -482,6 +666,7 @@ def gaussian_write(
     window: as in `gaussian_glimpse`; use the one the read used. The glimpse
       is spread over the window only and the rest of the canvas is 0, which
       keeps the write the exact transpose of the windowed read.
+    taps: as in `gaussian_glimpse`; use the one the read used.
 
   Returns:
     ``(*batch, *image_shape, C)`` in the glimpse's dtype.
@@ -508,14 +693,20 @@ def gaussian_write(
   shape = glimpse.shape[-(n + 1) : -1]
   window = _check_window(fn, window, image_shape)
   sizes = image_shape if window is None else window
-  order = _cheapest_order(shape, sizes, glimpse.shape[-1])
+  taps = _check_taps(fn, taps, sizes)
+  order, banded = _plan(shape, sizes, taps, glimpse.shape[-1])
 
   def one(g, mu, sigma, delta):
     starts = [None] * n
     if window is not None:
       starts = _window_starts(mu, window, image_shape)
-    filters = _filters(mu, sigma, delta, shape, image_shape, sizes, starts, padding, dtype)
-    out = _contract(g.astype(dtype), [f.T for f in filters], order).astype(glimpse.dtype)
+    filters = _filters(
+        mu, sigma, delta, shape, image_shape, sizes, starts, taps, banded, padding, dtype
+    )
+    transposed = [
+        dataclasses.replace(f, size=sizes[a]) if banded[a] else f.T for a, f in enumerate(filters)
+    ]
+    out = _contract(_operand(g, dtype), transposed, order).astype(glimpse.dtype)
     if window is None:
       return out
     canvas = jnp.zeros(image_shape + out.shape[-1:], out.dtype)
@@ -580,36 +771,83 @@ def gaussian_window(
   fn = "gaussian_window"
   shape = _checks.shape_tuple(fn, "shape", shape)
   n = _checks.ndim_of(fn, "shape", len(shape))
-  bounds = []
-  for name, value in (("max_delta", max_delta), ("max_sigma", max_sigma)):
-    try:
-      b = np.asarray(value, dtype=np.float64)
-    except jax.errors.TracerArrayConversionError:
-      raise TypeError(
-          f"{fn}: {name} must be static numbers (it sets a shape), got a "
-          "traced array; pass Python or NumPy numbers."
-      ) from None
-    except (TypeError, ValueError):
-      raise TypeError(f"{fn}: {name} must be a number or {n} numbers, got {value!r}.") from None
-    if b.ndim > 1 or (b.ndim == 1 and b.shape[0] != n):
-      raise ValueError(
-          f"{fn}: {name} must be a number or {n} numbers (one per axis of "
-          f"shape {shape}), got {value!r}."
-      )
-    if not np.all(np.isfinite(b)) or np.any(b < 0):
-      raise ValueError(f"{fn}: {name} must be finite and non-negative, got {value!r}.")
-    bounds.append(np.broadcast_to(b, (n,)))
-  if not (isinstance(k, (int, float, np.number)) and math.isfinite(k) and k > 0):
-    raise ValueError(f"{fn}: k must be a positive number, got {k!r}.")
+  where = f" (one per axis of shape {shape})"
+  max_delta = _static_bounds(fn, "max_delta", max_delta, n, where)
+  max_sigma = _static_bounds(fn, "max_sigma", max_sigma, n, where)
+  _check_k(fn, k)
   if image_shape is not None:
     image_shape = _checks.shape_tuple(fn, "image_shape", image_shape)
     _checks.same_ndim(fn, "image_shape", image_shape, f"shape {shape}", n)
   window = []
   for a in range(n):
-    support = bounds[0][a] * (shape[a] - 1) + 2 * k * bounds[1][a]
-    length = math.ceil(support) + 2
+    length = _support(max_delta[a] * (shape[a] - 1) + 2 * k * max_sigma[a])
     window.append(length if image_shape is None else min(length, image_shape[a]))
   return tuple(window)
+
+
+def gaussian_taps(max_sigma, *, k: float = WINDOW_SIGMAS) -> int | tuple[int, ...]:
+  """Returns a number of taps that holds each filter to kσ of its centre.
+
+  A window for a single filter: ``ceil(2 k σ) + 2`` pixels, so that every
+  pixel within kσ + 1/2 of the filter's centre lies in its band wherever the
+  centre is (see `gaussian_window`). With it and the default k,
+  ``gaussian_glimpse(..., taps=t)`` equals the glimpse without taps to about
+  1e-6 of the image's largest value.
+
+  Args:
+    max_sigma: a bound on sigma: a number (the taps of every axis), or a
+      sequence of numbers (one per axis). They must be static Python or NumPy
+      numbers, since the taps are a shape.
+    k: how many σ of each filter to keep; the default is `WINDOW_SIGMAS`.
+
+  Returns:
+    A positive Python int for a number, a tuple of them for a sequence.
+
+  Raises:
+    ValueError: for bounds that are negative or not finite, or a non-positive k.
+    TypeError: for traced (non-static) bounds.
+
+  Examples:
+    >>> gaussian_taps(2.0)
+    22
+    >>> gaussian_taps([0.5, 1.0])
+    (7, 12)
+  """
+  fn = "gaussian_taps"
+  _check_k(fn, k)
+  scalar = np.ndim(max_sigma) == 0
+  n = 1 if scalar else np.shape(max_sigma)[0]
+  bounds = _static_bounds(fn, "max_sigma", max_sigma, n, "")
+  taps = tuple(_support(2 * k * s) for s in bounds)
+  return taps[0] if scalar else taps
+
+
+def _support(pixels: float) -> int:
+  # One pixel for rounding the start to a pixel, one for half a pixel per side.
+  return math.ceil(pixels) + 2
+
+
+def _check_k(fn: str, k) -> None:
+  if not (isinstance(k, (int, float, np.number)) and math.isfinite(k) and k > 0):
+    raise ValueError(f"{fn}: k must be a positive number, got {k!r}.")
+
+
+def _static_bounds(fn: str, name: str, value, n: int, where: str) -> np.ndarray:
+  """Returns a static, finite, non-negative bound as n float64 numbers."""
+  try:
+    b = np.asarray(value, dtype=np.float64)
+  except jax.errors.TracerArrayConversionError:
+    raise TypeError(
+        f"{fn}: {name} must be static numbers (it sets a shape), got a "
+        "traced array; pass Python or NumPy numbers."
+    ) from None
+  except (TypeError, ValueError):
+    raise TypeError(f"{fn}: {name} must be a number or {n} numbers, got {value!r}.") from None
+  if b.ndim > 1 or (b.ndim == 1 and b.shape[0] != n):
+    raise ValueError(f"{fn}: {name} must be a number or {n} numbers{where}, got {value!r}.")
+  if not np.all(np.isfinite(b)) or np.any(b < 0):
+    raise ValueError(f"{fn}: {name} must be finite and non-negative, got {value!r}.")
+  return np.broadcast_to(b, (n,))
 
 
 def gaussian_mask(

@@ -41,6 +41,14 @@ def gaussian_glimpse(image, mu, sigma, delta, shape, padding="renormalize"):
       gaussian_filterbank(mu[a], sigma[a], delta[a], shape[a], spatial[a], padding)
       for a in range(n)
   ]
+  return separable(image, filters)
+
+
+def separable(image, filters):
+  """image (*spatial, C) -> (*shape, C) through one (shape[a], spatial[a]) matrix per axis."""
+  n = len(filters)
+  shape = tuple(f.shape[0] for f in filters)
+  spatial = image.shape[:n]
   out = np.zeros(tuple(shape) + image.shape[n:])
   for o in np.ndindex(*shape):
     for i in np.ndindex(*spatial):

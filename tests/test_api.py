@@ -21,6 +21,7 @@ PUBLIC = {
     "gaussian_filterbank",
     "gaussian_glimpse",
     "gaussian_mask",
+    "gaussian_taps",
     "gaussian_to_box",
     "gaussian_to_first_center",
     "gaussian_window",
