@@ -262,7 +262,8 @@ def _plan(
     sizes_in: tuple[int, ...],
     sizes_out: tuple[int, ...],
     taps: tuple[int | None, ...],
-    channels: int = 1,
+    channels: int,
+    samples: tuple[int, ...],
 ) -> tuple[tuple[int, ...], tuple[bool, ...]]:
   """The cheapest way, in a cost model, to do a separable contraction.
 
@@ -274,21 +275,22 @@ def _plan(
   sizes_out[a] multiply-adds, plus `_MOVE_COST` per element of input and output
   for the transposes that `_step` needs when the axis is neither first nor
   last; banded, it costs `_MOVE_COST` per pixel gathered. Either way, building
-  the filters costs `_EXP_COST` per entry. With n ≤ 3 there are at most six
+  the filters costs `_EXP_COST` per entry; there is one filter per glimpse
+  sample (`samples`, the glimpse's shape, which is sizes_out for a read and
+  sizes_in for a write). With n ≤ 3 there are at most six
   orders, so try them all.
   """
   n = len(sizes_in)
 
   def step_cost(shape, current, a):
     new = current // shape[a] * sizes_out[a]
-    samples = min(sizes_in[a], sizes_out[a])  # The glimpse's side: one filter each.
     dense = current * sizes_out[a] + _EXP_COST * sizes_in[a] * sizes_out[a]
     if math.prod(shape[:a]) > 1 and math.prod(shape[a + 1 :]) * channels > 1:
       dense += _MOVE_COST * (current + new)
     if taps[a] is None:
       return dense, False
-    gathered = current // shape[a] * samples * taps[a]
-    band = (_MOVE_COST + 1) * gathered + _EXP_COST * samples * taps[a]
+    gathered = current // shape[a] * samples[a] * taps[a]
+    band = (_MOVE_COST + 1) * gathered + _EXP_COST * samples[a] * taps[a]
     return min((dense, False), (band, True))
 
   def cost(order):
@@ -524,9 +526,9 @@ def _filters(mu, sigma, delta, shape, image_shape, sizes, starts, taps, banded, 
     f = _filterbank(
         *args, shape[a], image_shape[a], padding, dtype, start, sizes[a], taps[a], banded[a]
     )
-    for k, b in enumerate(axes):
-      pick = (lambda x: x) if len(axes) == 1 else (lambda x: x[k])
-      filters[b] = _Band(pick(f[0]), pick(f[1])) if banded[b] else pick(f)
+    parts = [f] if len(axes) == 1 else [jax.tree.map(lambda x, k=k: x[k], f) for k in range(len(axes))]
+    for b, part in zip(axes, parts):
+      filters[b] = _Band(*part) if banded[b] else part
   return filters
 
 
@@ -625,7 +627,7 @@ def gaussian_glimpse(
   window = _check_window(fn, window, image_shape)
   sizes = image_shape if window is None else window
   taps = _check_taps(fn, taps, sizes)
-  order, banded = _plan(sizes, shape, taps, image.shape[-1])
+  order, banded = _plan(sizes, shape, taps, image.shape[-1], shape)
 
   def one(x, mu, sigma, delta):
     starts = [None] * n
@@ -694,7 +696,7 @@ def gaussian_write(
   window = _check_window(fn, window, image_shape)
   sizes = image_shape if window is None else window
   taps = _check_taps(fn, taps, sizes)
-  order, banded = _plan(shape, sizes, taps, glimpse.shape[-1])
+  order, banded = _plan(shape, sizes, taps, glimpse.shape[-1], shape)
 
   def one(g, mu, sigma, delta):
     starts = [None] * n

@@ -74,8 +74,8 @@ def test_the_cases_cover_both_ways_of_applying_banded_filters():
   ways = set()
   for spatial, channels, shape, taps in CASES.values():
     taps = gaussian._check_taps("test", taps, spatial)
-    ways.update(gaussian._plan(spatial, shape, taps, channels)[1])
-    ways.update(gaussian._plan(shape, spatial, taps, channels)[1])  # The write.
+    ways.update(gaussian._plan(spatial, shape, taps, channels, shape)[1])
+    ways.update(gaussian._plan(shape, spatial, taps, channels, shape)[1])  # The write.
   assert ways == {True, False}
 
 
