@@ -24,6 +24,8 @@ form shared with the Gaussian glimpse.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,7 +33,7 @@ from jax.typing import ArrayLike
 
 from jaxglimpse import _checks
 from jaxglimpse.params import Box, _as_box
-from jaxglimpse.sampler import _check_options, _read, _taps, _write
+from jaxglimpse.sampler import _check_options, _kept_axes, _read, _Spec, _write
 
 
 THETA_LIMIT = 1e18
@@ -64,11 +66,12 @@ def _grid(
     shape: tuple[int, ...],
     image_shape: tuple[int, ...],
     align_corners: bool,
-) -> jax.Array:
-  """`affine_grid` for one ``(n, n + 1)`` theta: ``(*shape, n)`` pixels.
+) -> tuple[jax.Array, ...]:
+  """`affine_grid` for a batch of thetas: n arrays ``(*batch, P)`` of pixels.
 
-  The grid equation is expanded around the centred sample index
-  ``c_k = j_k - (N_k - 1) / 2`` (exact half-integers)::
+  Array i holds axis i's coordinate of the P = prod(shape) samples, in
+  row-major order. The grid equation is expanded around the centred sample
+  index ``c_k = j_k - (N_k - 1) / 2`` (exact half-integers)::
 
       p_i = sum_k theta[i, k] step[i, k] c_k + h_i theta[i, n] + (S_i - 1) / 2,
 
@@ -79,30 +82,39 @@ def _grid(
   ``shape == image_shape`` lands exactly on the pixel centres, so a sample
   meant for pixel 0 is not read at -1e-16, where the gradient would be the
   backward rather than the forward difference.
+
+  Each axis is one matrix product of a row of the scaled theta with the
+  ``(n + 1, P)`` basis ``[c_0; ...; c_{n-1}; 1]``, so that the gradient with
+  respect to theta is one matrix product per axis too, rather than a
+  reduction over the samples per entry of theta. The axes are kept apart
+  (not stacked) so that the gradient of each is a kernel of its own, rather
+  than one kernel that evaluates every axis's branch for every element.
   """
   n = len(shape)
-  theta = jnp.clip(theta, -THETA_LIMIT, THETA_LIMIT)
-  centred = []
-  for k, size in enumerate(shape):
-    c = jnp.asarray(np.arange(size) - (size - 1) / 2, theta.dtype)
-    centred.append(c.reshape(tuple(size if a == k else 1 for a in range(n))))
-  coords = []
+  # Written with `where`: jnp.clip's gradient splits ties with a division,
+  # which costs the gradient a kernel of its own.
+  theta = jnp.where(theta < -THETA_LIMIT, -THETA_LIMIT, theta)
+  theta = jnp.where(theta > THETA_LIMIT, THETA_LIMIT, theta)
+  scale = np.zeros((n, n + 1))
+  offset = np.zeros((n, n + 1))  # (S_i - 1) / 2, in the column of the ones.
   for i, size in enumerate(image_shape):
     if align_corners:
-      steps = [(size - 1) / (m - 1) if m > 1 else 0.0 for m in shape]
-      half = (size - 1) / 2
+      scale[i, :n] = [(size - 1) / (m - 1) if m > 1 else 0.0 for m in shape]
+      scale[i, n] = (size - 1) / 2
     else:
-      steps = [size / m for m in shape]
-      half = size / 2
-    p = half * theta[i, n] + (size - 1) / 2
-    p = p + sum((theta[i, k] * steps[k]) * centred[k] for k in range(n))
-    coords.append(jnp.broadcast_to(p, shape))
-  return jnp.stack(coords, -1)
-
-
-def _signature(n: int, in_letter: str, out_letter: str) -> str:
-  image, out = (_checks.spatial_signature(n, x) for x in (in_letter, out_letter))
-  return f"{image},(r,q)->{out}"
+      scale[i, :n] = [size / m for m in shape]
+      scale[i, n] = size / 2
+    offset[i, n] = (size - 1) / 2
+  centred = np.meshgrid(*[np.arange(m) - (m - 1) / 2 for m in shape], indexing="ij")
+  basis = np.stack([c.reshape(-1) for c in centred] + [np.ones(math.prod(shape))])
+  theta = theta * jnp.asarray(scale, theta.dtype) + jnp.asarray(offset, theta.dtype)
+  basis = jnp.asarray(basis, theta.dtype)
+  if n == 1:  # A multiply-add, fused into the read, beats a kernel for the product.
+    return (theta[..., 0, :1] * basis[0] + theta[..., 0, 1:],)
+  return tuple(
+      jnp.einsum("...k,kp->...p", theta[..., i, :], basis, precision=jax.lax.Precision.HIGHEST)
+      for i in range(n)
+  )
 
 
 def _flip_axes(theta: jax.Array) -> jax.Array:
@@ -261,9 +273,8 @@ def affine_grid(
   _check_len(fn, "shape", shape, n, f"theta of shape {theta.shape}")
   _check_len(fn, "image_shape", image_shape, n, f"theta of shape {theta.shape}")
   theta = theta.astype(_checks.compute_dtype(theta))
-  one = lambda th: _grid(th, shape, image_shape, align_corners)
-  letters = ",".join(f"o{a}" for a in range(n))
-  return jnp.vectorize(one, signature=f"(r,q)->({letters},n)")(theta)
+  grid = _grid(theta, shape, image_shape, align_corners)
+  return jnp.stack(grid, -1).reshape(*theta.shape[:-2], *shape, n)
 
 
 def _prepare(fn, x, x_name, theta, shape, shape_name, order, padding, align_corners):
@@ -336,13 +347,16 @@ def affine_glimpse(
       "affine_glimpse", image, "image", theta, shape, "shape", order, padding, align_corners
   )
   image_shape = image.shape[-(n + 1) : -1]
-
-  def one(x, th):
-    coords = _grid(th.astype(dtype), shape, image_shape, align_corners)
-    taps = _taps(coords, image_shape, order, padding, align_corners)
-    return _read(x, taps, dtype)
-
-  return jnp.vectorize(one, signature=_signature(n, "i", "o"))(image, theta)
+  image_batch, channels = image.shape[: -(n + 1)], image.shape[-1]
+  batch = np.broadcast_shapes(image_batch, theta.shape[:-2])
+  coords = _grid(theta.astype(dtype), shape, image_shape, align_corners)
+  coords = tuple(jnp.broadcast_to(c, (*batch, c.shape[-1])) for c in coords)
+  kept = _kept_axes(image_batch, batch)
+  # The batch axes the image is broadcast along are dropped, not copied.
+  image = image.reshape(*(batch[d] for d in kept), *image_shape, channels)
+  spec = _Spec(image_shape, order, padding, align_corners, kept=kept, channels=channels)
+  out = _read(image, coords, spec, dtype)
+  return out.reshape(*batch, *shape, channels)
 
 
 def affine_write(
@@ -395,13 +409,17 @@ def affine_write(
       align_corners,
   )
   shape = glimpse.shape[-(n + 1) : -1]
-
-  def one(g, th):
-    coords = _grid(th.astype(dtype), shape, image_shape, align_corners)
-    taps = _taps(coords, image_shape, order, padding, align_corners)
-    return _write(g, taps, image_shape, dtype)
-
-  return jnp.vectorize(one, signature=_signature(n, "o", "i"))(glimpse, theta)
+  channels = glimpse.shape[-1]
+  batch = np.broadcast_shapes(glimpse.shape[: -(n + 1)], theta.shape[:-2])
+  coords = _grid(theta.astype(dtype), shape, image_shape, align_corners)
+  coords = tuple(jnp.broadcast_to(c, (*batch, c.shape[-1])) for c in coords)
+  values = jnp.broadcast_to(glimpse, (*batch, *glimpse.shape[-(n + 1) :]))
+  values = values.reshape(*batch, math.prod(shape), channels)
+  spec = _Spec(
+      image_shape, order, padding, align_corners, kept=tuple(range(len(batch))),
+      channels=channels,
+  )
+  return _write(values, coords, spec, dtype)
 
 
 def _corner_scale(shape: tuple[int, ...], align_corners: bool) -> np.ndarray:

@@ -6,9 +6,9 @@
 coordinates in pixels (see the conventions in `jaxglimpse`), not in [-1, 1].
 
 Each sample reads the 2**n pixels around it (order 1) or the nearest one
-(order 0). Their flat indices are clipped into the image and every read that
-falls outside gets weight 0, so no coordinate, however large, makes an
-out-of-range gather, and the gradient stays finite. The interpolation weights
+(order 0). Their indices are clipped into the image and every read that
+falls outside reads 0, so no coordinate, however large, makes an out-of-range
+gather, and the gradient stays finite. The interpolation weights
 use the corners ``floor(x)`` and ``floor(x) + 1`` with ``t = x - floor(x)``:
 at an integer coordinate the gradient is then the forward difference
 ``image[i + 1] - image[i]``, as in PyTorch and ``scipy.ndimage``, where the
@@ -26,6 +26,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from jaxglimpse import _checks
@@ -73,122 +74,301 @@ def _pad_coordinate(x: jax.Array, size: int, padding: str, align_corners: bool) 
   return jnp.where(x < -2, -2, jnp.where(x > size + 1, size + 1, x)).astype(x.dtype)
 
 
-def _index_dtype(spatial: tuple[int, ...]):
-  if math.prod(spatial) < np.iinfo(np.int32).max:
+def _index_dtype(size: int, channels: int):
+  """The integer dtype of the indices along an image axis of `size` pixels.
+
+  It also holds the taps just outside either end, and the element indices
+  ``index * channels + c`` of `_gather`'s mask.
+  """
+  if 2 * (size + 1) * channels < np.iinfo(np.int32).max:
     return jnp.int32
   return jnp.int64
 
 
-class _Taps(NamedTuple):
-  """The pixels that a set of coordinates reads, from `_taps`.
+class _Spec(NamedTuple):
+  """What a read or write of a batch of points needs to know, all static.
+
+  The image is read as ``(*kept, *spatial, C)``: of its batch axes, only
+  those the points are not broadcast along. They are batch axes of the
+  gather, so that each point reads its own image (K glimpses of one image
+  read the one image, never a broadcast copy) and a batch sharded over
+  devices is read where it lies.
 
   Attributes:
-    index: K = 2**n (order 1) or 1 (order 0) arrays ``(...)`` of flat indices
-      into the image's ``prod(spatial)`` pixels, always in range. Tap k reads,
-      along axis a, the lower pixel if bit ``n - 1 - a`` of k is 0, the upper
-      one if it is 1 (the last axis varies fastest).
-    inside: K boolean arrays ``(...)``: whether tap k is a pixel of the image.
-      Taps outside read 0.
-    frac: order 1: n arrays ``(...)``, the position ``t = x - floor(x)``
+    spatial: the image's spatial shape, n ints.
+    order: 0 (nearest) or 1 (N-linear).
+    padding: one of `_checks.PADDINGS_SAMPLER`.
+    align_corners: only used by ``padding="reflection"``.
+    kept: which of the points' leading (batch) axes the image has too, in
+      order; the image is broadcast along the others.
+    channels: the number of channels.
+  """
+
+  spatial: tuple[int, ...]
+  order: int
+  padding: str
+  align_corners: bool
+  kept: tuple[int, ...] = ()
+  channels: int = 1
+
+
+def _kept_axes(image_batch: tuple[int, ...], lead: tuple[int, ...]) -> tuple[int, ...]:
+  """`_Spec.kept` for an image batch broadcast against the points' `lead`."""
+  image_batch = (1,) * (len(lead) - len(image_batch)) + tuple(image_batch)
+  return tuple(d for d, (i, o) in enumerate(zip(image_batch, lead)) if i == o)
+
+
+class _Taps(NamedTuple):
+  """The pixels that a batch of points reads, from `_taps`.
+
+  Attributes:
+    index: K = 2**n (order 1) or 1 (order 0) arrays ``(*lead, P, n)``, the
+      pixel each tap reads, right where `inside` holds and arbitrary
+      elsewhere. Tap k reads, along axis a, the lower pixel if bit
+      ``n - 1 - a`` of k is 0, the upper one if it is 1 (the last axis varies
+      fastest).
+    inside: K boolean arrays ``(*lead, P)``: whether tap k is a pixel of the
+      image. Taps outside read 0.
+    frac: order 1: n arrays ``(*lead, P)``, the position ``t = x - floor(x)``
       between the lower and the upper pixel on each axis; order 0: None.
+    slope: order 1 and only if asked for: n arrays ``(*lead, P)``, the
+      padding's derivative on each axis (0 where the coordinate is clipped,
+      -1 where reflection mirrors it, else 1); else None.
   """
 
   index: list
   inside: list
   frac: list | None
+  slope: list | None
 
 
-def _taps(
-    coords: jax.Array,
-    spatial: tuple[int, ...],
-    order: int,
-    padding: str,
-    align_corners: bool,
-) -> _Taps:
-  """Returns the pixels each coordinate reads and where it lies between them.
+def _taps(coords: tuple, spec: _Spec, slopes: bool = False) -> _Taps:
+  """Returns the pixels each point reads and where it lies between them.
 
   Args:
-    coords: ``(..., n)`` pixel coordinates, in the compute dtype.
-    spatial: the image's spatial shape, n ints.
-    order: 0 (nearest) or 1 (N-linear).
-    padding: one of `_checks.PADDINGS_SAMPLER`.
-    align_corners: only used by ``padding="reflection"``.
+    coords: n arrays ``(*lead, P)``, the points' pixel coordinates along
+      each axis, in the compute dtype.
+    spec: the static description of the read.
+    slopes: whether to return the padding's derivatives (order 1).
 
   Returns:
     A `_Taps`. The taps are lists rather than stacked ``(..., K)`` arrays: on
     CPU, XLA runs K gathers and K fused multiply-adds several times faster
     than a stack of the taps and a reduction over the tap axis.
   """
-  index_dtype = _index_dtype(spatial)
-  per_axis, frac = [], []
+  spatial, order = spec.spatial, spec.order
+  index_dtype = _index_dtype(max(spatial), spec.channels)
+  per_axis, frac, slope = [], [], []
   for a, size in enumerate(spatial):
-    x = _pad_coordinate(coords[..., a], size, padding, align_corners)
-    if order == 1:
-      lo = jnp.floor(x)
-      frac.append(x - lo)
-      positions = (lo, lo + 1)
+    pad = functools.partial(
+        _pad_coordinate, size=size, padding=spec.padding, align_corners=spec.align_corners
+    )
+    x = coords[a]
+    if order == 1 and slopes:
+      x, dx = jax.jvp(pad, (x,), (jnp.ones_like(x),))
+      slope.append(dx)
     else:
-      positions = (jnp.round(x),)  # Half to even, as PyTorch.
-    axis_taps = []
-    for pos in positions:
-      inside = (pos >= 0) & (pos <= size - 1)
-      axis_taps.append((jnp.where(inside, pos, 0).astype(index_dtype), inside))
-    per_axis.append(axis_taps)
+      x = pad(x)
+    if order == 1:
+      pos = jnp.floor(x)
+      frac.append(x - pos)
+    else:
+      pos = jnp.round(x)  # Half to even, as PyTorch.
+    # Padding keeps x in [-2, size + 1]; a NaN goes to -2, outside the image.
+    i = jnp.where(pos >= -2, pos, -2).astype(index_dtype)
+    # 0 <= i <= size - 1 as one unsigned comparison.
+    unsigned = lambda j: jax.lax.bitcast_convert_type(j, _unsigned(j.dtype))
+    taps = [(i, unsigned(i) <= size - 1)]
+    if order == 1:
+      taps.append((i + 1, unsigned(i + 1) <= size - 1))
+    per_axis.append(taps)
 
-  strides = [math.prod(spatial[a + 1 :]) for a in range(len(spatial))]
-  indices, insides = [], []
+  index, inside = [], []
   for combo in itertools.product(*per_axis):
-    indices.append(sum(i * s for (i, _), s in zip(combo, strides)))
-    insides.append(functools.reduce(operator.and_, (m for _, m in combo)))
-  return _Taps(indices, insides, frac if order == 1 else None)
+    index.append(jnp.stack([i for i, _ in combo], axis=-1))
+    inside.append(functools.reduce(operator.and_, (m for _, m in combo)))
+  if order == 0:
+    return _Taps(index, inside, None, None)
+  return _Taps(index, inside, frac, slope or None)
 
 
-def _weights(taps: _Taps) -> list[jax.Array]:
-  """The N-linear weight of each tap: prod over axes of t or 1 - t, 0 outside."""
+def _unsigned(dtype):
+  """The unsigned integer dtype of the same width as `dtype`."""
+  return jnp.uint32 if jnp.dtype(dtype).itemsize == 4 else jnp.uint64
+
+
+def _weights(taps: _Taps) -> list:
+  """The N-linear weight of each tap: prod over axes of t or 1 - t."""
   if taps.frac is None:
-    return [m.astype(jnp.float32) for m in taps.inside]
-  n = len(taps.frac)
-  weights = []
-  for k, inside in enumerate(taps.inside):
-    bits = [(k >> (n - 1 - a)) & 1 for a in range(n)]
-    w = math.prod(t if bit else 1 - t for t, bit in zip(taps.frac, bits))
-    weights.append(jnp.where(inside, w, 0))
-  return weights
+    return [1]
+  bits = itertools.product((0, 1), repeat=len(taps.frac))
+  return [math.prod(t if b else 1 - t for t, b in zip(taps.frac, k)) for k in bits]
 
 
-def _read(image: jax.Array, taps: _Taps, dtype) -> jax.Array:
-  """The image at the taps' coordinates, ``(..., C)``, in the image's dtype.
+def _gather(image: jax.Array, taps: _Taps, spec: _Spec, dtype) -> list:
+  """The pixels that each tap reads, 0 outside, in `dtype`.
 
-  N-linear interpolation is computed as nested linear interpolations,
-  ``v0 + t (v1 - v0)`` along the last axis, then the one before, and so on:
-  the same value as the sum of weighted taps, but its gradient with respect
-  to t is one sum over the channels per axis rather than one per tap.
+  Args:
+    image: ``(*kept, *spatial, C)``, indexed in place: a reshape would cost
+      XLA a layout copy of the image's gradient when C is 1.
+    taps: from `_taps`.
+    spec: the static description of the read.
+    dtype: the compute dtype.
+
+  Returns:
+    K arrays ``(*lead, P, C)``, or ``(*lead, P)`` for one channel: without
+    a channel axis of 1, XLA's kernels loop over the points rather than over
+    an axis of 1.
   """
-  flat = image.reshape(-1, image.shape[-1])
-  # Without the barrier XLA fuses the index arithmetic into each gather and
-  # redoes it for every channel (several times slower on CPU).
-  index = jax.lax.optimization_barrier(taps.index)
-  values = [
-      jnp.where(m[..., None], jnp.take(flat, i, axis=0, mode="clip").astype(dtype), 0)
-      for i, m in zip(index, taps.inside)
-  ]
-  for t in reversed(taps.frac or []):
-    t = t[..., None]
-    values = [v0 + t * (v1 - v0) for v0, v1 in zip(values[0::2], values[1::2])]
-  return values[0].astype(image.dtype)
-
-
-def _write(values: jax.Array, taps: _Taps, spatial: tuple[int, ...], dtype) -> jax.Array:
-  """The adjoint of `_read`: scatter-adds ``weight * values`` into an image."""
-  channels, out_dtype = values.shape[-1], values.dtype
-  values = values.astype(dtype)
-  weights = _weights(taps)
-  updates = jnp.concatenate(
-      [(w.astype(dtype)[..., None] * values).reshape(-1, channels) for w in weights]
+  batch, n = len(spec.kept), len(spec.spatial)
+  channels = image.shape[-1]
+  window = () if channels == 1 else (channels,)
+  lead = taps.index[0].ndim - 1
+  dims = jax.lax.GatherDimensionNumbers(
+      offset_dims=(lead,),
+      collapsed_slice_dims=tuple(range(batch, batch + n)),
+      start_index_map=tuple(range(batch, batch + n)),
+      operand_batching_dims=tuple(range(batch)),
+      start_indices_batching_dims=spec.kept,
   )
-  flat = jnp.zeros((math.prod(spatial), channels), dtype)
-  flat = flat.at[jnp.concatenate([i.reshape(-1) for i in taps.index])].add(updates)
-  return flat.reshape(*spatial, channels).astype(out_dtype)
+  size = spec.spatial[0]
+  out = []
+  for i, inside in zip(taps.index, taps.inside):
+    if not window:
+      mask = inside
+    else:
+      # The same test per element rather than per pixel: a mask that does
+      # not depend on the channel makes LLVM split the channel loop on it
+      # instead of vectorising (2-3 times slower on CPU).
+      element = jnp.where(inside, i[..., 0], size)[..., None] * channels
+      mask = element + jnp.arange(channels, dtype=i.dtype) < size * channels
+    value = jax.lax.gather(image, i, dims, (1,) * (batch + n) + (channels,), mode="clip")
+    value = value if window else value[..., 0]
+    out.append(jnp.where(mask, value, 0).astype(dtype))
+  return out
+
+
+def _lerp(values: list, frac: list | None) -> jax.Array:
+  """N-linear interpolation of the taps' values, as nested linear ones.
+
+  ``v0 + t (v1 - v0)`` along the last axis, then the one before, and so on:
+  the weighted sum of the taps in fewer operations, and exact at t = 0.
+  """
+  for t in reversed(frac or []):
+    t = t if t.ndim == values[0].ndim else t[..., None]
+    values = [v0 + t * (v1 - v0) for v0, v1 in zip(values[0::2], values[1::2])]
+  return values[0]
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _interpolate(spec: _Spec, dtype, image: jax.Array, coords: tuple) -> jax.Array:
+  """`image` read at `coords` (see `_taps`); shapes as for `_gather`."""
+  taps = _taps(coords, spec)
+  return _lerp(_gather(image, taps, spec, dtype), taps.frac).astype(image.dtype)
+
+
+@functools.partial(_interpolate.defjvp, symbolic_zeros=True)
+def _interpolate_jvp(spec, dtype, primals, tangents):
+  """The derivative, written out rather than traced through the read.
+
+  The coordinates' part is ``sum_k (sum_a dw_k / dx_a dx_a) v_k``, with the
+  pixels v gathered for the value; its transpose, the gradient, is a product
+  with the cotangent and a sum over channels per tap. Autodiff of the read
+  instead differentiates the tap arithmetic piece by piece, into many more
+  kernels.
+  """
+  image, coords = primals
+  image_dot, coords_dot = tangents
+  moving = [a for a, d in enumerate(coords_dot) if not isinstance(d, SymbolicZero)]
+  taps = _taps(coords, spec, slopes=bool(moving))
+  values = _gather(image, taps, spec, dtype)
+  out = _lerp(values, taps.frac).astype(image.dtype)
+  parts = []
+  if not isinstance(image_dot, SymbolicZero):
+    # Converted first, so that the image's gradient (the transpose) is
+    # accumulated in the compute dtype, as `_write` does: a scatter-add in
+    # bfloat16 is also several times slower on CPU.
+    parts.append(_lerp(_gather(image_dot.astype(dtype), taps, spec, dtype), taps.frac))
+  if taps.slope is not None:
+    # The padding's derivative times the tangent; `where` rather than the
+    # product alone, so that the gradient is 0, not NaN, where the
+    # coordinate is clipped next to an infinite pixel, as under autodiff.
+    step = {
+        a: taps.slope[a] * jnp.where(taps.slope[a] != 0, coords_dot[a], 0) for a in moving
+    }
+    factors = [(1 - t, t) for t in taps.frac]
+    shifts = []
+    for bits in itertools.product((0, 1), repeat=len(factors)):
+      # d/dx_a of the tap's weight prod_b (t_b or 1 - t_b) is +-prod_{b != a}.
+      shifts.append(sum(
+          (d if bits[a] else -d)
+          * math.prod(f[bits[b]] for b, f in enumerate(factors) if b != a)
+          for a, d in step.items()
+      ))
+    if values[0].ndim == shifts[0].ndim:  # One channel.
+      parts.extend(s * v for s, v in zip(shifts, values))
+    elif spec.channels <= 4:
+      # Per channel: the gradient's sum over the channels of the cotangent
+      # times the pixels is then a few fused multiply-adds, where a
+      # broadcast's transpose is a reduction kernel over a short minor axis,
+      # several times slower on CPU.
+      parts.append(jnp.stack(
+          [sum(s * v[..., c] for s, v in zip(shifts, values)) for c in range(spec.channels)],
+          axis=-1,
+      ))
+    else:
+      parts.extend(s[..., None] * v for s, v in zip(shifts, values))
+  if not parts:
+    return out, jnp.zeros_like(out)
+  return out, sum(parts).astype(image.dtype)
+
+
+def _read(image: jax.Array, coords: tuple, spec: _Spec, dtype) -> jax.Array:
+  """`image` ``(*kept, *spatial, C)`` read at `coords` (see `_taps`).
+
+  Returns:
+    ``(*lead, P, C)`` in the image's dtype.
+  """
+  out = _interpolate(spec, jnp.dtype(dtype), image, coords)
+  return out if image.shape[-1] > 1 else out[..., None]
+
+
+def _write(values: jax.Array, coords: tuple, spec: _Spec, dtype) -> jax.Array:
+  """The adjoint of `_read`: scatter-adds ``weight * values`` into images.
+
+  Args:
+    values: ``(*lead, P, C)``.
+    coords: n arrays ``(*lead, P)``, as for `_taps`.
+    spec: with every leading axis kept: one canvas per batch of points.
+    dtype: the accumulation dtype.
+
+  Returns:
+    ``(*lead, *spatial, C)`` in the dtype of `values`.
+  """
+  channels, out_dtype = values.shape[-1], values.dtype
+  lead, n = values.shape[:-2], len(spec.spatial)
+  values = values.astype(dtype)
+  taps = _taps(coords, spec)
+  # Every tap's updates side by side along the points axis; taps outside go
+  # past the end, where the scatter drops them.
+  updates = jnp.concatenate([jnp.asarray(w, dtype)[..., None] * values for w in _weights(taps)], -2)
+  outside = jnp.asarray(spec.spatial, taps.index[0].dtype)
+  index = jnp.concatenate(
+      [jnp.where(m[..., None], i, outside) for i, m in zip(taps.index, taps.inside)], -2
+  )
+  batch = len(lead)
+  dims = jax.lax.ScatterDimensionNumbers(
+      update_window_dims=(batch + 1,),
+      inserted_window_dims=tuple(range(batch, batch + n)),
+      scatter_dims_to_operand_dims=tuple(range(batch, batch + n)),
+      operand_batching_dims=tuple(range(batch)),
+      scatter_indices_batching_dims=tuple(range(batch)),
+  )
+  canvas = jax.lax.scatter_add(
+      jnp.zeros((*lead, *spec.spatial, channels), dtype), index, updates, dims,
+      mode=jax.lax.GatherScatterMode.FILL_OR_DROP,
+  )
+  return canvas.astype(out_dtype)
 
 
 def _check_options(fn: str, order: int, padding: str, align_corners: bool) -> None:
@@ -276,5 +456,8 @@ def sample(
         f"shape {image.shape}. For a batch, use jax.vmap or affine_glimpse."
     )
   dtype = _checks.compute_dtype(image, coords)
-  taps = _taps(coords.astype(dtype), image.shape[:-1], order, padding, align_corners)
-  return _read(image, taps, dtype)
+  spatial = image.shape[:-1]
+  spec = _Spec(spatial, order, padding, align_corners, channels=image.shape[-1])
+  points = tuple(coords.astype(dtype).reshape(-1, n).T)
+  out = _read(image, points, spec, dtype)
+  return out.reshape(*coords.shape[:-1], image.shape[-1])

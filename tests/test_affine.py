@@ -185,6 +185,32 @@ def test_check_grads_in_theta_and_image(n, padding, align_corners):
   check_grads(f, (image, theta), order=1, modes=["fwd", "rev"], eps=1e-4)
 
 
+@pytest.mark.parametrize("channels", (1, 6))
+def test_check_grads_for_other_channel_counts(channels):
+  # One channel and many take their own paths through the derivative.
+  image = _image(2, channels=channels)
+  theta = _theta_away_from_kinks(2, False)
+  f = jax.jit(lambda x, th: affine_glimpse(x, th, GLIMPSE[2]))
+  check_grads(f, (image, theta), order=1, modes=["fwd", "rev"], eps=1e-4)
+
+
+@pytest.mark.parametrize("channels", (1, 3, 6))
+def test_gradients_of_a_broadcast_batch_equal_the_loop(channels):
+  batch, k = 2, 3
+  image = _image(2, batch=(batch, 1), channels=channels)
+  theta = _theta(2, batch=(batch, k))
+  cot = np.random.default_rng(1).normal(size=(batch, k, *GLIMPSE[2], channels))
+  loss = lambda x, th, c: jnp.sum(affine_glimpse(x, th, GLIMPSE[2]) * c)
+  grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
+  grad_image, grad_theta = grad(image, theta, cot)
+  expected_image = np.zeros_like(image)
+  for b, j in itertools.product(range(batch), range(k)):
+    one_image, one_theta = grad(image[b, 0], theta[b, j], cot[b, j])
+    expected_image[b, 0] += one_image
+    np.testing.assert_allclose(grad_theta[b, j], one_theta, atol=1e-10)
+  np.testing.assert_allclose(grad_image, expected_image, atol=1e-10)
+
+
 @pytest.mark.parametrize("padding", ("zeros", "reflection"))
 def test_check_grads_of_write(padding):
   g = np.random.default_rng(3).normal(size=(*GLIMPSE[2], 2))
