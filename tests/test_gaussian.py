@@ -187,6 +187,49 @@ def test_glimpse_gradients(n, padding):
   )
 
 
+def _plain_filterbank(mu, sigma, delta, n, size, padding):
+  """The filter matrix as the formula reads, for autodiff to differentiate."""
+  centers = mu + (jnp.arange(n) - (n - 1) / 2) * delta
+  logits = lambda pixels: -((pixels - centers[:, None]) ** 2) / (2 * sigma**2)
+  pixels = jnp.arange(size, dtype=jnp.float64)
+  if padding == "renormalize":
+    return jax.nn.softmax(logits(pixels), axis=-1)
+  grid = jnp.arange(-400, size + 400, dtype=jnp.float64)  # Far beyond 40 sigma.
+  return jnp.exp(logits(pixels) - jax.nn.logsumexp(logits(grid), axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize(
+    "mu, sigma, delta",
+    [
+        (4.3, 1.3, 1.7),
+        (0.4, 0.3, 2.5),  # Narrow filters, partly off the image.
+        (-30.0, 2.0, 1.0),  # Far off the left edge: each filter sits on pixel 0.
+        (3.0, 4.0, 0.0),  # Zero stride.
+        (6.2, 0.8, -1.1),  # Mirrored.
+    ],
+)
+def test_filterbank_derivatives_equal_autodiff_of_the_formula(mu, sigma, delta, padding):
+  # The filter rows have a written-out derivative rule; it must agree with
+  # autodiff of the plain formula in both modes, off the image included.
+  n, size = 4, 9
+  args = tuple(jnp.float64(x) for x in (mu, sigma, delta))
+  ours = lambda *a: jg.gaussian_filterbank(*a, n, size, padding=padding)
+  plain = lambda *a: _plain_filterbank(*a, n, size, padding)
+  for jac in (jax.jacfwd, jax.jacrev):
+    got, want = (jac(f, argnums=(0, 1, 2))(*args) for f in (ours, plain))
+    for g, w in zip(got, want):
+      assert np.all(np.isfinite(g))
+      np.testing.assert_allclose(g, w, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_filterbank_second_derivatives(padding):
+  f = jax.jit(lambda mu, sigma, delta: jg.gaussian_filterbank(mu, sigma, delta, 4, 7, padding=padding))
+  args = (jnp.float64(2.3), jnp.float64(0.9), jnp.float64(1.4))
+  check_grads(f, args, order=2, modes=("fwd", "rev"))
+
+
 @pytest.mark.parametrize("padding", PADDINGS)
 def test_write_gradients(padding):
   image, shape, p = _case(2, channels=1)
