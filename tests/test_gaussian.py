@@ -187,7 +187,7 @@ def test_glimpse_gradients(n, padding):
   )
 
 
-def _plain_filterbank(mu, sigma, delta, n, size, padding):
+def _plain_filterbank(mu, sigma, delta, n, size, *, padding):
   """The filter matrix as the formula reads, for autodiff to differentiate."""
   centers = mu + (jnp.arange(n) - (n - 1) / 2) * delta
   logits = lambda pixels: -((pixels - centers[:, None]) ** 2) / (2 * sigma**2)
@@ -196,6 +196,13 @@ def _plain_filterbank(mu, sigma, delta, n, size, padding):
     return jax.nn.softmax(logits(pixels), axis=-1)
   grid = jnp.arange(-400, size + 400, dtype=jnp.float64)  # Far beyond 40 sigma.
   return jnp.exp(logits(pixels) - jax.nn.logsumexp(logits(grid), axis=-1, keepdims=True))
+
+
+@functools.cache
+def _jacobian(filterbank, jac, padding):
+  """The jitted Jacobian of a 4 × 9 filterbank wrt (mu, sigma, delta)."""
+  f = lambda *a: filterbank(*a, 4, 9, padding=padding)
+  return jax.jit(jac(f, argnums=(0, 1, 2)))
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
@@ -212,12 +219,9 @@ def _plain_filterbank(mu, sigma, delta, n, size, padding):
 def test_filterbank_derivatives_equal_autodiff_of_the_formula(mu, sigma, delta, padding):
   # The filter rows have a written-out derivative rule; it must agree with
   # autodiff of the plain formula in both modes, off the image included.
-  n, size = 4, 9
   args = tuple(jnp.float64(x) for x in (mu, sigma, delta))
-  ours = lambda *a: jg.gaussian_filterbank(*a, n, size, padding=padding)
-  plain = lambda *a: _plain_filterbank(*a, n, size, padding)
   for jac in (jax.jacfwd, jax.jacrev):
-    got, want = (jac(f, argnums=(0, 1, 2))(*args) for f in (ours, plain))
+    got, want = (_jacobian(f, jac, padding)(*args) for f in (jg.gaussian_filterbank, _plain_filterbank))
     for g, w in zip(got, want):
       assert np.all(np.isfinite(g))
       np.testing.assert_allclose(g, w, rtol=1e-7, atol=1e-10)
