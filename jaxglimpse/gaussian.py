@@ -677,7 +677,9 @@ def gaussian_glimpse(
     starts = [None] * n
     if window is not None:
       starts = _window_starts(mu, window, image_shape)
-      x = jax.lax.dynamic_slice(x, (*starts, _ZERO), (*window, x.shape[-1]))
+      # A window is small: converted once here, it needs no bfloat16 split
+      # products, and the filters' cotangent does not convert it again.
+      x = jax.lax.dynamic_slice(x, (*starts, _ZERO), (*window, x.shape[-1])).astype(dtype)
     filters = _filters(
         mu, sigma, delta, shape, image_shape, sizes, starts, taps, banded, padding, dtype
     )
