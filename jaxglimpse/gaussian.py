@@ -163,8 +163,9 @@ def _rows(padding: str, masked: bool, centers, sigma, pixels, lo, hi) -> jax.Arr
   """Gaussian rows ``exp(-(p - c)² / (2σ²))`` at `pixels`, normalised.
 
   centers (..., n, 1) and sigma (..., 1, 1) are differentiable; pixels
-  (..., L) and the band [lo, hi] of each row (zero outside it where `masked`)
-  are positions in the image, with no derivative.
+  (..., L), or (..., n, taps) when banded, and the band [lo, hi] of each row
+  (zero outside it where `masked`) are positions in the image, with no
+  derivative.
   """
   inv_sigma = 1 / sigma  # One division per filter, multiplications per pixel.
   inside = (pixels >= lo) & (pixels <= hi) if masked else True

@@ -8,7 +8,7 @@ coordinates in pixels (see the conventions in `jaxglimpse`), not in [-1, 1].
 Each sample reads the 2**n pixels around it (order 1) or the nearest one
 (order 0). Their indices are clipped into the image and every read that
 falls outside reads 0, so no coordinate, however large, makes an out-of-range
-gather, and the gradient stays finite. The interpolation weights
+gather, and a finite coordinate gets a finite gradient. The interpolation weights
 use the corners ``floor(x)`` and ``floor(x) + 1`` with ``t = x - floor(x)``:
 at an integer coordinate the gradient is then the forward difference
 ``image[i + 1] - image[i]``, as in PyTorch and ``scipy.ndimage``, where the
@@ -74,22 +74,18 @@ def _pad_coordinate(x: jax.Array, size: int, padding: str, align_corners: bool) 
   return jnp.where(x < -2, -2, jnp.where(x > size + 1, size + 1, x)).astype(x.dtype)
 
 
-def _index_dtype(size: int, channels: int):
-  """The integer dtype of the indices along an image axis of `size` pixels.
-
-  It also holds the taps just outside either end, and the element indices
-  ``index * channels + c`` of `_gather`'s mask.
-  """
-  if 2 * (size + 1) * channels < np.iinfo(np.int32).max:
-    return jnp.int32
-  return jnp.int64
+def _index_dtype(size: int):
+  """The integer dtype of the indices along an image axis of `size` pixels,
+  with room for the taps just outside either end."""
+  return jnp.int32 if size + 2 < np.iinfo(np.int32).max else jnp.int64
 
 
 class _Spec(NamedTuple):
   """What a read or write of a batch of points needs to know, all static.
 
   The image is read as ``(*kept, *spatial, C)``: of its batch axes, only
-  those the points are not broadcast along. They are batch axes of the
+  those it shares with the points; axes along which the image is broadcast
+  are dropped, not copied. The kept axes are batch axes of the
   gather, so that each point reads its own image (K glimpses of one image
   read the one image, never a broadcast copy) and a batch sharded over
   devices is read where it lies.
@@ -157,7 +153,7 @@ def _taps(coords: tuple, spec: _Spec, slopes: bool = False) -> _Taps:
     than a stack of the taps and a reduction over the tap axis.
   """
   spatial, order = spec.spatial, spec.order
-  index_dtype = _index_dtype(max(spatial), spec.channels)
+  index_dtype = _index_dtype(max(spatial))
   per_axis, frac, slope = [], [], []
   for a, size in enumerate(spatial):
     pad = functools.partial(
@@ -223,15 +219,14 @@ def _gather(image: jax.Array, taps: _Taps, spec: _Spec, dtype) -> list:
   batch, n = len(spec.kept), len(spec.spatial)
   channels = image.shape[-1]
   window = () if channels == 1 else (channels,)
-  lead = taps.index[0].ndim - 1
+  channel_axis = taps.index[0].ndim - 1  # After (*lead, P).
   dims = jax.lax.GatherDimensionNumbers(
-      offset_dims=(lead,),
+      offset_dims=(channel_axis,),
       collapsed_slice_dims=tuple(range(batch, batch + n)),
       start_index_map=tuple(range(batch, batch + n)),
       operand_batching_dims=tuple(range(batch)),
       start_indices_batching_dims=spec.kept,
   )
-  size = spec.spatial[0]
   out = []
   for i, inside in zip(taps.index, taps.inside):
     if not window:
@@ -240,8 +235,8 @@ def _gather(image: jax.Array, taps: _Taps, spec: _Spec, dtype) -> list:
       # The same test per element rather than per pixel: a mask that does
       # not depend on the channel makes LLVM split the channel loop on it
       # instead of vectorising (2-3 times slower on CPU).
-      element = jnp.where(inside, i[..., 0], size)[..., None] * channels
-      mask = element + jnp.arange(channels, dtype=i.dtype) < size * channels
+      skip = jnp.where(inside, 0, channels).astype(jnp.int32)[..., None]
+      mask = skip + jnp.arange(channels, dtype=jnp.int32) < channels
     value = jax.lax.gather(image, i, dims, (1,) * (batch + n) + (channels,), mode="clip")
     value = value if window else value[..., 0]
     out.append(jnp.where(mask, value, 0).astype(dtype))
@@ -307,7 +302,7 @@ def _interpolate_jvp(spec, dtype, primals, tangents):
       ))
     if values[0].ndim == shifts[0].ndim:  # One channel.
       parts.extend(s * v for s, v in zip(shifts, values))
-    elif spec.channels <= 4:
+    elif 0 < spec.channels <= 4:
       # Per channel: the gradient's sum over the channels of the cotangent
       # times the pixels is then a few fused multiply-adds, where a
       # broadcast's transpose is a reduction kernel over a short minor axis,
@@ -330,7 +325,7 @@ def _read(image: jax.Array, coords: tuple, spec: _Spec, dtype) -> jax.Array:
     ``(*lead, P, C)`` in the image's dtype.
   """
   out = _interpolate(spec, jnp.dtype(dtype), image, coords)
-  return out if image.shape[-1] > 1 else out[..., None]
+  return out if image.shape[-1] != 1 else out[..., None]  # See `_gather`.
 
 
 def _write(values: jax.Array, coords: tuple, spec: _Spec, dtype) -> jax.Array:
@@ -339,7 +334,8 @@ def _write(values: jax.Array, coords: tuple, spec: _Spec, dtype) -> jax.Array:
   Args:
     values: ``(*lead, P, C)``.
     coords: n arrays ``(*lead, P)``, as for `_taps`.
-    spec: with every leading axis kept: one canvas per batch of points.
+    spec: the static description of the write (its `kept` is not used:
+      there is one canvas per batch of points).
     dtype: the accumulation dtype.
 
   Returns:

@@ -1,6 +1,7 @@
 """Tests of jaxglimpse.affine: grids, theta conversions, boxes, glimpse and write."""
 
 import itertools
+import warnings
 
 import hypothesis
 import hypothesis.strategies as st
@@ -192,6 +193,26 @@ def test_check_grads_for_other_channel_counts(channels):
   theta = _theta_away_from_kinks(2, False)
   f = jax.jit(lambda x, th: affine_glimpse(x, th, GLIMPSE[2]))
   check_grads(f, (image, theta), order=1, modes=["fwd", "rev"], eps=1e-4)
+
+
+def test_a_huge_image_needs_no_64_bit_indices():
+  # 3e9 elements: the indices per axis still fit in int32, so the read must
+  # trace without x64 (JAX's default), without a warning about int64.
+  image = jax.ShapeDtypeStruct((3_000_000, 1000), jnp.float32)
+  theta = jax.ShapeDtypeStruct((1, 2), jnp.float32)
+  with warnings.catch_warnings(), jax.enable_x64(False):
+    warnings.simplefilter("error")
+    out = jax.eval_shape(lambda x, th: affine_glimpse(x, th, (4,)), image, theta)
+  assert out.shape == (4, 1000)
+
+
+def test_an_image_without_channels_gives_an_empty_glimpse_and_gradients():
+  image = np.zeros((2, *IMAGE[2], 0))
+  theta = _theta(2, batch=(2,))
+  f = lambda x, th: affine_glimpse(x, th, GLIMPSE[2])
+  assert f(image, theta).shape == (2, *GLIMPSE[2], 0)
+  grad_image, grad_theta = jax.grad(lambda x, th: jnp.sum(f(x, th)), argnums=(0, 1))(image, theta)
+  assert grad_image.shape == image.shape and not np.any(grad_theta)
 
 
 @pytest.mark.parametrize("channels", (1, 3, 6))

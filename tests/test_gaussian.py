@@ -224,7 +224,23 @@ def test_filterbank_derivatives_equal_autodiff_of_the_formula(mu, sigma, delta, 
     got, want = (_jacobian(f, jac, padding)(*args) for f in (jg.gaussian_filterbank, _plain_filterbank))
     for g, w in zip(got, want):
       assert np.all(np.isfinite(g))
-      np.testing.assert_allclose(g, w, rtol=1e-7, atol=1e-10)
+      # Relative to the largest entry, so that tiny Jacobians (far off the
+      # image, "zeros") are checked too.
+      np.testing.assert_allclose(g, w, rtol=1e-7, atol=1e-10 * np.max(np.abs(w)))
+
+
+@pytest.mark.parametrize("mu", (-5000.0, 5300.0))
+def test_filterbank_derivatives_keep_float32_precision_far_off_the_image(mu):
+  # "renormalize" puts a filter far off the image on the nearest pixels; its
+  # derivative is computed relative to the nearest pixel so that float32
+  # does not lose it to the difference of two numbers of order (mu / sigma)².
+  args = (mu, 100.0, 3.0)
+  for jac in (jax.jacfwd, jax.jacrev):
+    got = _jacobian(jg.gaussian_filterbank, jac, "renormalize")(*(jnp.float32(a) for a in args))
+    want = _jacobian(_plain_filterbank, jac, "renormalize")(*(jnp.float64(a) for a in args))
+    for g, w in zip(got, want):
+      assert g.dtype == jnp.float32
+      np.testing.assert_allclose(g, w, atol=1e-5 * np.max(np.abs(w)))
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
