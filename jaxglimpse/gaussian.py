@@ -89,23 +89,32 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 _ZERO = np.int32(0)  # The channel start of a window; slice starts are int32.
 
 
-def _log_grid_normalizer(c: jax.Array, sigma: jax.Array) -> jax.Array:
-  """log Σ_{k ∈ Z} exp(-(k - c)² / (2σ²)), accurate to ~1e-8 relative."""
+def _log_grid_excess(c: jax.Array, sigma: jax.Array) -> jax.Array:
+  """log Σ_{k ∈ Z} exp(-(k - c)² / (2σ²)) less the log of its largest term,
+  that of the integer n nearest c; accurate to ~1e-8 relative.
+
+  Relative to n, because at small σ the normaliser and the logits are both of
+  order (n - c)² / σ², and their difference in float32 would lose the filter
+  (it reached e² instead of 1 at σ = 1e-5).
+  """
   frac = c - jnp.floor(c)  # The sum is periodic in c; this keeps cos() exact.
+  q = jnp.round(c) - c  # n - c, in [-1/2, 1/2].
   # Direct sum over the six integers nearest c: the first term left out is at
   # distance ≥ 3, exp(-9 / (2 · 0.5²)) ≈ 1.5e-8 at the largest σ used here.
   small = sigma < _POISSON_SIGMA
   # where(), not minimum(): at a tie minimum() would pass on half the gradient.
   s_small = jnp.where(small, sigma, _POISSON_SIGMA)
-  d = jnp.arange(-2, 4, dtype=c.dtype) - frac[..., None]
-  direct = jax.nn.logsumexp(-(d**2) / (2 * s_small[..., None] ** 2), axis=-1)
+  d = jnp.arange(-2, 4, dtype=c.dtype) - frac[..., None]  # k - c
+  # -((k - c)² - (n - c)²) with k - n an exact integer.
+  logits = -(d - q[..., None]) * (d + q[..., None]) / (2 * s_small[..., None] ** 2)
+  direct = jax.nn.logsumexp(logits, axis=-1)
   # Poisson: σ√(2π) (1 + 2 Σ_m exp(-2π²σ²m²) cos(2πmc)); m = 4 would add
   # exp(-8π²σ²) < 1e-17 at σ = 1/2. The clamp keeps the unused branch finite.
   s_big = jnp.where(small, _POISSON_SIGMA, sigma)
   m = jnp.arange(1, 4, dtype=c.dtype)
   terms = jnp.exp(-2 * math.pi**2 * (s_big[..., None] * m) ** 2)
   theta = 1 + 2 * jnp.sum(terms * jnp.cos(2 * math.pi * m * frac[..., None]), axis=-1)
-  poisson = jnp.log(s_big * math.sqrt(2 * math.pi)) + jnp.log(theta)
+  poisson = jnp.log(s_big * math.sqrt(2 * math.pi)) + jnp.log(theta) + q**2 / (2 * s_big**2)
   return jnp.where(small, direct, poisson)
 
 
@@ -169,19 +178,28 @@ def _rows(padding: str, masked: bool, centers, sigma, pixels, lo, hi) -> jax.Arr
   """
   inv_sigma = 1 / sigma  # One division per filter, multiplications per pixel.
   inside = (pixels >= lo) & (pixels <= hi) if masked else True
+  # The logits less the logit at a reference pixel n near the centre:
+  # -(p - c)² + (n - c)² = -e (e + 2 (n - c)) with e = p - n, factored so that
+  # no precision is lost to the difference of two large numbers (far off the
+  # image, or at small σ), and so that only e is pixel-sized. "renormalize"
+  # takes the nearest pixel of the row, which softmax then ignores; "zeros"
+  # the nearest integer, to which `_log_grid_excess` is relative.
+  nearest = _reference_pixel(padding, centers, lo, hi)
+  e = pixels - nearest
+  h = -0.5 * inv_sigma**2
+  logits = e * (2 * h * (nearest - centers) + h * e)
   if padding == "renormalize":
-    # The logits less the logit at the nearest pixel n, which softmax ignores:
-    # -(p - c)² + (n - c)² = -e (e + 2 (n - c)) with e = p - n, factored so
-    # that a filter far off the image loses no precision to the difference of
-    # two large numbers, and so that only e is pixel-sized.
-    nearest = jnp.clip(jnp.round(centers), lo, hi)
-    e = pixels - nearest
-    h = -0.5 * inv_sigma**2
-    w = jnp.where(inside, jnp.exp(e * (2 * h * (nearest - centers) + h * e)), 0)
+    w = jnp.where(inside, jnp.exp(logits), 0)
     return w * (1 / jnp.sum(w, axis=-1, keepdims=True))
-  logits = -0.5 * ((pixels - centers) * inv_sigma) ** 2
-  log_z = _log_grid_normalizer(centers[..., 0], sigma[..., 0])
-  return jnp.where(inside, jnp.exp(logits - log_z[..., None]), 0)
+  excess = _log_grid_excess(centers[..., 0], sigma[..., 0])
+  return jnp.where(inside, jnp.exp(logits - excess[..., None]), 0)
+
+
+def _reference_pixel(padding: str, centers, lo, hi):
+  """The pixel n that `_rows` measures the logits from (see there)."""
+  if padding == "renormalize":
+    return jnp.clip(jnp.round(centers), lo, hi)
+  return jnp.round(centers)
 
 
 @_rows.defjvp
@@ -196,22 +214,19 @@ def _rows_jvp(padding, masked, primals, tangents):
   dc, ds = tangents[:2]
   f = _rows(padding, masked, *primals)
   inv_sigma = 1 / sigma
-  # dl = e (a + b e) with e = p - c, a = dc/σ², b = dσ/σ³: only e is
-  # pixel-sized, so that XLA builds no row-sized intermediate but f.
+  # The tangent of the logits l_p - l_n (see `_rows`) is dl = e (a + b e)
+  # with e = p - n, a = dc/σ² + 2 (n - c) b, b = dσ/σ³: small numbers, as the
+  # value's are, and only e is pixel-sized, so that XLA builds no row-sized
+  # intermediate but f.
+  nearest = _reference_pixel(padding, centers, lo, hi)
+  e = pixels - nearest
   b = inv_sigma**3 * ds
+  dl = e * (inv_sigma**2 * dc + 2 * (nearest - centers) * b + b * e)
   if padding == "renormalize":
-    # The same about the nearest pixel n, e = p - n (softmax ignores a shift
-    # per row): small numbers even for a filter far off the image, where f
-    # sits on its nearest pixels.
-    nearest = jnp.clip(jnp.round(centers), lo, hi)
-    e = pixels - nearest
-    dl = e * (inv_sigma**2 * dc + 2 * (nearest - centers) * b + b * e)
     m = jnp.sum(f * dl, axis=-1, keepdims=True)
   else:
-    e = pixels - centers
-    dl = e * (inv_sigma**2 * dc + b * e)
-    _, m = jax.jvp(_log_grid_normalizer, (centers[..., 0], sigma[..., 0]), (dc[..., 0], ds[..., 0]))
-    m = m[..., None]
+    args, tangents = (centers[..., 0], sigma[..., 0]), (dc[..., 0], ds[..., 0])
+    m = jax.jvp(_log_grid_excess, args, tangents)[1][..., None]
   return f, f * (dl - m)
 
 

@@ -244,6 +244,24 @@ def test_filterbank_derivatives_keep_float32_precision_far_off_the_image(mu):
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("mu", (2.3, 2.4999, 40.37))
+@pytest.mark.parametrize("sigma", (2e-4, 0.01, 0.3))
+def test_float32_filters_and_derivatives_at_small_sigma(mu, sigma, padding):
+  # The logits and the normaliser are both of order (mu - round(mu))² / σ²;
+  # in float32 their difference must not be taken directly (a "zeros" row
+  # once summed to e² at σ = 1e-4). The float64 loop reference underflows
+  # here, so the reference is the formula in float64 with stable softmax.
+  args32 = (jnp.float32(mu), jnp.float32(sigma), jnp.float32(1.0))
+  args64 = (jnp.float64(mu), jnp.float64(sigma), jnp.float64(1.0))
+  got = jg.gaussian_filterbank(*args32, 4, 9, padding=padding)
+  np.testing.assert_allclose(got, _plain_filterbank(*args64, 4, 9, padding=padding), atol=2e-6)
+  got = _jacobian(jg.gaussian_filterbank, jax.jacrev, padding)(*args32)
+  want = _jacobian(_plain_filterbank, jax.jacrev, padding)(*args64)
+  for g, w in zip(got, want):
+    np.testing.assert_allclose(g, w, atol=1e-5 * max(1.0, np.max(np.abs(w))))
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
 def test_filterbank_second_derivatives(padding):
   f = jax.jit(lambda mu, sigma, delta: jg.gaussian_filterbank(mu, sigma, delta, 4, 7, padding=padding))
   args = (jnp.float64(2.3), jnp.float64(0.9), jnp.float64(1.4))
