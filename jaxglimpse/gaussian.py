@@ -19,6 +19,11 @@ Rows are normalised in one of two ways (``padding``):
   directly for σ < 1/2 and by Poisson summation above; both are accurate to
   about 1e-8 relative.
 
+Both are computed relative to a pixel next to the centre (logits
+``-(p - c)² + (n - c)²``, factored), so that neither a filter far off the
+image nor a tiny σ loses float32 precision to the difference of two large
+numbers; the derivative is written out in the same form (`_rows_jvp`).
+
 Windows. A filter is negligible a few σ from its centre, so a glimpse only
 needs the pixels within about ``|delta| (N - 1) / 2 + k σ`` of ``mu`` on each
 axis. With ``window=(L_0, ..., L_{n-1})`` the read slices a static block of
@@ -91,31 +96,40 @@ _ZERO = np.int32(0)  # The channel start of a window; slice starts are int32.
 
 def _log_grid_excess(c: jax.Array, sigma: jax.Array) -> jax.Array:
   """log Σ_{k ∈ Z} exp(-(k - c)² / (2σ²)) less the log of its largest term,
-  that of the integer n nearest c; accurate to ~1e-8 relative.
+  that of the integer n nearest c; accurate to about 1e-8.
 
   Relative to n, because at small σ the normaliser and the logits are both of
   order (n - c)² / σ², and their difference in float32 would lose the filter
-  (it reached e² instead of 1 at σ = 1e-5).
+  (a row summed to e² instead of 1 at σ = 1e-4). Everything is written with
+  q = n - c, which float arithmetic gives exactly, and the integers k - n.
   """
-  frac = c - jnp.floor(c)  # The sum is periodic in c; this keeps cos() exact.
-  q = jnp.round(c) - c  # n - c, in [-1/2, 1/2].
-  # Direct sum over the six integers nearest c: the first term left out is at
-  # distance ≥ 3, exp(-9 / (2 · 0.5²)) ≈ 1.5e-8 at the largest σ used here.
+  q = jnp.round(c) - c  # In [-1/2, 1/2], exact (Sterbenz).
+  # Direct sum over the seven integers nearest c: the first term left out is
+  # at distance ≥ 3.5, exp(-3.5² / (2 · 0.5²)) ≈ 2e-11 at the largest σ here.
   small = sigma < _POISSON_SIGMA
   # where(), not minimum(): at a tie minimum() would pass on half the gradient.
   s_small = jnp.where(small, sigma, _POISSON_SIGMA)
-  d = jnp.arange(-2, 4, dtype=c.dtype) - frac[..., None]  # k - c
-  # -((k - c)² - (n - c)²) with k - n an exact integer.
-  logits = -(d - q[..., None]) * (d + q[..., None]) / (2 * s_small[..., None] ** 2)
+  k = jnp.arange(-3, 4, dtype=c.dtype)  # k - n
+  # -((k - c)² - (n - c)²) = -(k - n) (k - n + 2q).
+  logits = -k * (k + 2 * q[..., None]) / (2 * s_small[..., None] ** 2)
   direct = jax.nn.logsumexp(logits, axis=-1)
-  # Poisson: σ√(2π) (1 + 2 Σ_m exp(-2π²σ²m²) cos(2πmc)); m = 4 would add
-  # exp(-8π²σ²) < 1e-17 at σ = 1/2. The clamp keeps the unused branch finite.
+  # Poisson: Z = σ√(2π) (1 + 2 Σ_m exp(-2π²σ²m²) cos(2πmc)), and cos(2πmc) =
+  # cos(2πmq) for integer m; m = 4 would add exp(-8π²) ≈ 5e-35 at σ = 1/2.
+  # Adding q² / (2σ²), minus the log of n's term, makes it the excess. The
+  # clamp keeps the unused branch finite.
   s_big = jnp.where(small, _POISSON_SIGMA, sigma)
   m = jnp.arange(1, 4, dtype=c.dtype)
   terms = jnp.exp(-2 * math.pi**2 * (s_big[..., None] * m) ** 2)
-  theta = 1 + 2 * jnp.sum(terms * jnp.cos(2 * math.pi * m * frac[..., None]), axis=-1)
+  theta = 1 + 2 * jnp.sum(terms * jnp.cos(2 * math.pi * m * q[..., None]), axis=-1)
   poisson = jnp.log(s_big * math.sqrt(2 * math.pi)) + jnp.log(theta) + q**2 / (2 * s_big**2)
   return jnp.where(small, direct, poisson)
+
+
+def _clamp_sigma(sigma: jax.Array) -> jax.Array:
+  """sigma clamped to [SIGMA_MIN, SIGMA_MAX], with gradient 1 inside the range
+  (its ends included) and 0 outside; jnp.clip would pass half at the ends."""
+  sigma = jnp.where(sigma < SIGMA_MIN, SIGMA_MIN, sigma)
+  return jnp.where(sigma > SIGMA_MAX, SIGMA_MAX, sigma).astype(sigma.dtype)
 
 
 def _filterbank(
@@ -148,7 +162,7 @@ def _filterbank(
   counted from the window's first pixel.
   """
   mu, sigma, delta = (x.astype(dtype)[..., None, None] for x in (mu, sigma, delta))
-  sigma = jnp.clip(sigma, SIGMA_MIN, SIGMA_MAX)
+  sigma = _clamp_sigma(sigma)
   j = jnp.arange(n, dtype=dtype)[:, None] - (n - 1) / 2
   centers = jnp.clip(mu + j * delta, -CENTER_LIMIT, size - 1 + CENTER_LIMIT)  # (..., n, 1)
   length = size if start is None else length
@@ -181,13 +195,13 @@ def _rows(padding: str, masked: bool, centers, sigma, pixels, lo, hi) -> jax.Arr
   # The logits less the logit at a reference pixel n near the centre:
   # -(p - c)² + (n - c)² = -e (e + 2 (n - c)) with e = p - n, factored so that
   # no precision is lost to the difference of two large numbers (far off the
-  # image, or at small σ), and so that only e is pixel-sized. "renormalize"
-  # takes the nearest pixel of the row, which softmax then ignores; "zeros"
-  # the nearest integer, to which `_log_grid_excess` is relative.
+  # image, or at small σ): e and n - c are exact, and their sum is rounded
+  # once. Only e is pixel-sized. "renormalize" takes the nearest pixel of
+  # the row, which softmax then ignores; "zeros" the nearest integer, to
+  # which `_log_grid_excess` is relative.
   nearest = _reference_pixel(padding, centers, lo, hi)
   e = pixels - nearest
-  h = -0.5 * inv_sigma**2
-  logits = e * (2 * h * (nearest - centers) + h * e)
+  logits = -0.5 * inv_sigma**2 * e * (e + 2 * (nearest - centers))
   if padding == "renormalize":
     w = jnp.where(inside, jnp.exp(logits), 0)
     return w * (1 / jnp.sum(w, axis=-1, keepdims=True))
@@ -214,14 +228,14 @@ def _rows_jvp(padding, masked, primals, tangents):
   dc, ds = tangents[:2]
   f = _rows(padding, masked, *primals)
   inv_sigma = 1 / sigma
-  # The tangent of the logits l_p - l_n (see `_rows`) is dl = e (a + b e)
-  # with e = p - n, a = dc/σ² + 2 (n - c) b, b = dσ/σ³: small numbers, as the
-  # value's are, and only e is pixel-sized, so that XLA builds no row-sized
-  # intermediate but f.
+  # The tangent of the logits l_p - l_n (see `_rows`) is
+  # dl = e (dc/σ² + (e + 2 (n - c)) dσ/σ³) with e = p - n: small numbers, as
+  # the value's are, and only e is pixel-sized, so that XLA builds no
+  # row-sized intermediate but f.
   nearest = _reference_pixel(padding, centers, lo, hi)
   e = pixels - nearest
   b = inv_sigma**3 * ds
-  dl = e * (inv_sigma**2 * dc + 2 * (nearest - centers) * b + b * e)
+  dl = e * (inv_sigma**2 * dc + b * (e + 2 * (nearest - centers)))
   if padding == "renormalize":
     m = jnp.sum(f * dl, axis=-1, keepdims=True)
   else:
@@ -954,7 +968,7 @@ def gaussian_mask(
   dtype = _checks.compute_dtype(mu, sigma, delta)
   mu, sigma, delta = jnp.broadcast_arrays(*(x.astype(dtype) for x in (mu, sigma, delta)))
   half = jnp.abs(delta) * jnp.asarray(shape, dtype) / 2
-  scale = math.sqrt(2) * jnp.clip(sigma, SIGMA_MIN, SIGMA_MAX)
+  scale = math.sqrt(2) * _clamp_sigma(sigma)
   limit = jnp.asarray(image_shape, dtype) - 1 + CENTER_LIMIT
   lo = jnp.clip(mu - half, -CENTER_LIMIT, limit)
   hi = jnp.clip(mu + half, -CENTER_LIMIT, limit)

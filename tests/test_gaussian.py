@@ -244,21 +244,31 @@ def test_filterbank_derivatives_keep_float32_precision_far_off_the_image(mu):
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
-@pytest.mark.parametrize("mu", (2.3, 2.4999, 40.37))
-@pytest.mark.parametrize("sigma", (2e-4, 0.01, 0.3))
-def test_float32_filters_and_derivatives_at_small_sigma(mu, sigma, padding):
+@pytest.mark.parametrize(
+    "mu, delta",
+    [
+        (2.3, 1.0),
+        (2.4999, 1.0),
+        (40.37, 1.0),  # Off the image.
+        (-0.3962, 0.0),  # In (-1, 0), where c - floor(c) is not exact.
+        (-0.49998, 0.0),
+        (0.50001, 0.0),  # Just past a half-integer.
+    ],
+)
+@pytest.mark.parametrize("sigma", (1e-4, 1e-3, 0.01, 0.3))
+def test_float32_filters_and_derivatives_at_small_sigma(mu, delta, sigma, padding):
   # The logits and the normaliser are both of order (mu - round(mu))² / σ²;
   # in float32 their difference must not be taken directly (a "zeros" row
-  # once summed to e² at σ = 1e-4). The float64 loop reference underflows
-  # here, so the reference is the formula in float64 with stable softmax.
-  args32 = (jnp.float32(mu), jnp.float32(sigma), jnp.float32(1.0))
-  args64 = (jnp.float64(mu), jnp.float64(sigma), jnp.float64(1.0))
-  got = jg.gaussian_filterbank(*args32, 4, 9, padding=padding)
-  np.testing.assert_allclose(got, _plain_filterbank(*args64, 4, 9, padding=padding), atol=2e-6)
-  got = _jacobian(jg.gaussian_filterbank, jax.jacrev, padding)(*args32)
-  want = _jacobian(_plain_filterbank, jax.jacrev, padding)(*args64)
-  for g, w in zip(got, want):
-    np.testing.assert_allclose(g, w, atol=1e-5 * max(1.0, np.max(np.abs(w))))
+  # once summed to e² at σ = 1e-4). The derivatives' terms reach 1e11 here,
+  # so the reference is in extended precision.
+  args = (jnp.float32(mu), jnp.float32(sigma), jnp.float32(delta))
+  want, want_grads = reference.gaussian_filterbank_derivatives(*map(float, args), 4, 9, padding)
+  got = jg.gaussian_filterbank(*args, 4, 9, padding=padding)
+  np.testing.assert_allclose(got, want.astype(np.float64), atol=2e-6)
+  for jac in (jax.jacfwd, jax.jacrev):
+    for g, w in zip(_jacobian(jg.gaussian_filterbank, jac, padding)(*args), want_grads):
+      w = w.astype(np.float64)
+      np.testing.assert_allclose(g, w, atol=1e-5 * max(1.0, np.max(np.abs(w))))
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
