@@ -1,22 +1,28 @@
-"""Private argument checks, shared by every public function.
+"""Argument checks shared by the public functions: one wording per mistake.
 
-Everything here runs at trace time, on shapes and dtypes only, so it costs
-nothing under ``jit``. Messages name the function and the argument and quote
-what was received, so that a user sees their mistake rather than an
-``IndexError`` from deep inside a contraction.
+Everything here runs at trace time, on shapes, dtypes and static options
+only, so it costs nothing under ``jit``. Each message names the function and
+the argument and quotes what it received, so that a user sees their mistake
+rather than an ``IndexError`` from deep inside a contraction. A check that
+only one function makes stays in that function's module.
+
+This module imports nothing from the package: every other module may use it.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
 PADDINGS_GAUSSIAN = ("renormalize", "zeros")
 PADDINGS_SAMPLER = ("zeros", "border", "reflection")
+ORDERS = (0, 1)
 
 
 def shape_tuple(fn: str, name: str, shape) -> tuple[int, ...]:
@@ -52,6 +58,7 @@ def shape_tuple(fn: str, name: str, shape) -> tuple[int, ...]:
 
 
 def ndim_of(fn: str, name: str, n: int, allowed=(1, 2, 3)) -> int:
+  """Returns n, the number of spatial axes that `name` describes, if allowed."""
   if n not in allowed:
     raise ValueError(
         f"{fn}: {name} describes {n} spatial axes; jaxglimpse supports "
@@ -60,7 +67,18 @@ def ndim_of(fn: str, name: str, n: int, allowed=(1, 2, 3)) -> int:
   return n
 
 
-def float_array(fn: str, name: str, x: ArrayLike) -> jnp.ndarray:
+def per_axis(
+    fn: str, name: str, value: tuple, n: int, source: str, hint: str = "one"
+) -> None:
+  """Raises unless `value` has one entry per spatial axis: n, as `source`."""
+  if len(value) != n:
+    raise ValueError(
+        f"{fn}: {name}={tuple(value)!r} has length {len(value)}, but {source} "
+        f"has {n} spatial axes; give {hint} per spatial axis."
+    )
+
+
+def float_array(fn: str, name: str, x: ArrayLike) -> jax.Array:
   """Returns `x` as a floating-point array, or raises a TypeError."""
   x = jnp.asarray(x)
   if not jnp.issubdtype(x.dtype, jnp.floating):
@@ -72,7 +90,7 @@ def float_array(fn: str, name: str, x: ArrayLike) -> jnp.ndarray:
   return x
 
 
-def float_image(fn: str, name: str, image: ArrayLike, min_rank: int) -> jnp.ndarray:
+def float_image(fn: str, name: str, image: ArrayLike, min_rank: int) -> jax.Array:
   """Returns `image` as a float array with at least `min_rank` axes."""
   image = jnp.asarray(image)
   if not jnp.issubdtype(image.dtype, jnp.floating):
@@ -95,7 +113,8 @@ def float_image(fn: str, name: str, image: ArrayLike, min_rank: int) -> jnp.ndar
   return image
 
 
-def last_axis(fn: str, name: str, x: jnp.ndarray, n: int, what: str = "") -> None:
+def last_axis(fn: str, name: str, x: jax.Array, n: int, what: str = "") -> None:
+  """Raises unless `x` has shape ``(*batch, n)``; `what` says what n counts."""
   if x.ndim < 1 or x.shape[-1] != n:
     raise ValueError(
         f"{fn}: {name} must have shape (*batch, {n}){what}, got shape "
@@ -115,7 +134,38 @@ def batch_shape(fn: str, **shapes: tuple[int, ...]) -> tuple[int, ...]:
     ) from None
 
 
+def fields(fn: str, name: str, value, kind: type, n: int) -> list[jax.Array]:
+  """The fields of a `GaussianParams` or `Box` as float arrays ``(*batch, n)``.
+
+  Any tuple of the right length is accepted, so that a plain ``(mu, sigma,
+  delta)`` works too; the batch shapes of the fields must broadcast.
+  """
+  names = kind._fields  # type: ignore[attr-defined]
+  if not isinstance(value, tuple) or len(value) != len(names):
+    raise TypeError(
+        f"{fn}: {name} must be a {kind.__name__}({', '.join(names)}), got "
+        f"{type(value).__name__}."
+    )
+  arrays = [float_array(fn, f"{name}.{k}", x) for k, x in zip(names, value)]
+  for k, x in zip(names, arrays):
+    last_axis(fn, f"{name}.{k}", x, n, " with one entry per spatial axis")
+  batch_shape(fn, **{f"{name}.{k}": x.shape[:-1] for k, x in zip(names, arrays)})
+  return arrays
+
+
+def theta(fn: str, matrix: ArrayLike) -> tuple[jax.Array, int]:
+  """Returns an affine theta as a float array and its number of spatial axes."""
+  matrix = float_array(fn, "theta", matrix)
+  if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2] + 1:
+    raise ValueError(
+        f"{fn}: theta must have shape (*batch, n, n + 1) for n = 1, 2 or 3 "
+        f"spatial axes, got shape {matrix.shape}."
+    )
+  return matrix, ndim_of(fn, f"theta of shape {matrix.shape}", matrix.shape[-2])
+
+
 def choice(fn: str, name: str, value, allowed: Sequence) -> None:
+  """Raises unless `value` is one of `allowed`."""
   if value not in allowed:
     raise ValueError(
         f"{fn}: {name} must be one of {', '.join(map(repr, allowed))}, got "
@@ -123,17 +173,50 @@ def choice(fn: str, name: str, value, allowed: Sequence) -> None:
     )
 
 
+def sampler_options(fn: str, order: int, padding: str, align_corners: bool) -> None:
+  """Checks the options of every read through the sampler."""
+  if isinstance(order, bool) or order not in ORDERS:
+    raise ValueError(
+        f"{fn}: order must be 0 (nearest) or 1 (linear), got {order!r}."
+    )
+  choice(fn, "padding", padding, PADDINGS_SAMPLER)
+  if not isinstance(align_corners, (bool, np.bool_)):
+    raise TypeError(f"{fn}: align_corners must be True or False, got {align_corners!r}.")
+
+
+def static_bounds(fn: str, name: str, value, n: int, where: str = "") -> np.ndarray:
+  """Returns a static, finite, non-negative bound as n float64 numbers."""
+  try:
+    b = np.asarray(value, dtype=np.float64)
+  except jax.errors.TracerArrayConversionError:
+    raise TypeError(
+        f"{fn}: {name} must be static numbers (it sets a shape), got a "
+        "traced array; pass Python or NumPy numbers."
+    ) from None
+  except (TypeError, ValueError):
+    raise TypeError(f"{fn}: {name} must be a number or {n} numbers, got {value!r}.") from None
+  if b.ndim > 1 or (b.ndim == 1 and b.shape[0] != n):
+    raise ValueError(f"{fn}: {name} must be a number or {n} numbers{where}, got {value!r}.")
+  if not np.all(np.isfinite(b)) or np.any(b < 0):
+    raise ValueError(f"{fn}: {name} must be finite and non-negative, got {value!r}.")
+  return np.broadcast_to(b, (n,))
+
+
+def positive_number(fn: str, name: str, value) -> float:
+  """Returns `value` if it is a finite, positive Python or NumPy number."""
+  if not (
+      isinstance(value, (int, float, np.number))
+      and not isinstance(value, bool)
+      and math.isfinite(value)
+      and value > 0
+  ):
+    raise ValueError(f"{fn}: {name} must be a positive number, got {value!r}.")
+  return float(value)
+
+
 def compute_dtype(*arrays) -> jnp.dtype:
   """The dtype for filters, grids and accumulation: float32 or wider."""
   return jnp.result_type(jnp.float32, *arrays)
-
-
-def same_ndim(fn: str, name: str, shape: tuple[int, ...], other: str, n: int) -> None:
-  if len(shape) != n:
-    raise ValueError(
-        f"{fn}: {name} {shape} must have one entry per spatial axis: {n}, as "
-        f"{other}."
-    )
 
 
 def spatial_signature(n: int, letter: str) -> str:

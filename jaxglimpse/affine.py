@@ -3,7 +3,7 @@
 An affine glimpse of N_1 x ... x N_n samples places sample j at the normalised
 glimpse coordinate ``u`` (one entry per axis, in [-1, 1]), maps it to the
 image's normalised coordinate ``x = theta @ [u; 1]``, converts that to pixels
-and reads the image there with `jaxglimpse.sampler.sample`. Along an axis of N
+and reads the image there as `jaxglimpse.sample` does. Along an axis of N
 samples and an image axis of S pixels::
 
     align_corners=False (default, PyTorch's):
@@ -32,33 +32,13 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxglimpse import _checks
-from jaxglimpse.params import Box, _as_box
-from jaxglimpse.sampler import _check_options, _kept_axes, _read, _Spec, _write
+from jaxglimpse._interpolation import Spec, kept_axes, read, write
+from jaxglimpse.params import Box
 
 
 THETA_LIMIT = 1e18
 """Entries of theta are clamped to ±THETA_LIMIT (gradient 0 beyond), so that
 the grid stays finite in float32 for any finite theta."""
-
-
-def _check_theta(fn: str, theta: ArrayLike) -> tuple[jax.Array, int]:
-  """Returns theta as a float array and its number of spatial axes n."""
-  theta = _checks.float_array(fn, "theta", theta)
-  if theta.ndim < 2 or theta.shape[-1] != theta.shape[-2] + 1:
-    raise ValueError(
-        f"{fn}: theta must have shape (*batch, n, n + 1) for n = 1, 2 or 3 "
-        f"spatial axes, got shape {theta.shape}."
-    )
-  n = _checks.ndim_of(fn, f"theta of shape {theta.shape}", theta.shape[-2])
-  return theta, n
-
-
-def _check_len(fn: str, name: str, shape: tuple[int, ...], n: int, of: str) -> None:
-  if len(shape) != n:
-    raise ValueError(
-        f"{fn}: {of} has {n} spatial axes but {name}={shape!r} has "
-        f"{len(shape)}."
-    )
 
 
 def _grid(
@@ -148,7 +128,7 @@ def theta_from_torch(theta: ArrayLike) -> jax.Array:
     >>> theta_from_torch(jnp.array([[1., 2., 3.], [4., 5., 6.]])).tolist()
     [[5.0, 4.0, 6.0], [2.0, 1.0, 3.0]]
   """
-  theta, _ = _check_theta("theta_from_torch", theta)
+  theta, _ = _checks.theta("theta_from_torch", theta)
   return _flip_axes(theta)
 
 
@@ -173,7 +153,7 @@ def theta_to_torch(theta: ArrayLike) -> jax.Array:
     >>> theta_to_torch(jnp.array([[5., 4., 6.], [2., 1., 3.]])).tolist()
     [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
   """
-  theta, _ = _check_theta("theta_to_torch", theta)
+  theta, _ = _checks.theta("theta_to_torch", theta)
   return _flip_axes(theta)
 
 
@@ -267,11 +247,11 @@ def affine_grid(
     [1.0, 2.0]
   """
   fn = "affine_grid"
-  theta, n = _check_theta(fn, theta)
+  theta, n = _checks.theta(fn, theta)
   shape = _checks.shape_tuple(fn, "shape", shape)
   image_shape = _checks.shape_tuple(fn, "image_shape", image_shape)
-  _check_len(fn, "shape", shape, n, f"theta of shape {theta.shape}")
-  _check_len(fn, "image_shape", image_shape, n, f"theta of shape {theta.shape}")
+  _checks.per_axis(fn, "shape", shape, n, f"theta of shape {theta.shape}")
+  _checks.per_axis(fn, "image_shape", image_shape, n, f"theta of shape {theta.shape}")
   theta = theta.astype(_checks.compute_dtype(theta))
   grid = _grid(theta, shape, image_shape, align_corners)
   return jnp.stack(grid, -1).reshape(*theta.shape[:-2], *shape, n)
@@ -279,10 +259,10 @@ def affine_grid(
 
 def _prepare(fn, x, x_name, theta, shape, shape_name, order, padding, align_corners):
   """Shared checks of glimpse and write: returns (x, theta, shape, n, dtype)."""
-  _check_options(fn, order, padding, align_corners)
-  theta, n = _check_theta(fn, theta)
+  _checks.sampler_options(fn, order, padding, align_corners)
+  theta, n = _checks.theta(fn, theta)
   shape = _checks.shape_tuple(fn, shape_name, shape)
-  _check_len(fn, shape_name, shape, n, f"theta of shape {theta.shape}")
+  _checks.per_axis(fn, shape_name, shape, n, f"theta of shape {theta.shape}")
   x = _checks.float_image(fn, x_name, x, n + 1)
   _checks.batch_shape(
       fn,
@@ -351,11 +331,11 @@ def affine_glimpse(
   batch = np.broadcast_shapes(image_batch, theta.shape[:-2])
   coords = _grid(theta.astype(dtype), shape, image_shape, align_corners)
   coords = tuple(jnp.broadcast_to(c, (*batch, c.shape[-1])) for c in coords)
-  kept = _kept_axes(image_batch, batch)
+  kept = kept_axes(image_batch, batch)
   # The batch axes the image is broadcast along are dropped, not copied.
   image = image.reshape(*(batch[d] for d in kept), *image_shape, channels)
-  spec = _Spec(image_shape, order, padding, align_corners, kept=kept, channels=channels)
-  out = _read(image, coords, spec, dtype)
+  spec = Spec(image_shape, order, padding, align_corners, kept=kept, channels=channels)
+  out = read(image, coords, spec, dtype)
   return out.reshape(*batch, *shape, channels)
 
 
@@ -415,11 +395,11 @@ def affine_write(
   coords = tuple(jnp.broadcast_to(c, (*batch, c.shape[-1])) for c in coords)
   values = jnp.broadcast_to(glimpse, (*batch, *glimpse.shape[-(n + 1) :]))
   values = values.reshape(*batch, math.prod(shape), channels)
-  spec = _Spec(
+  spec = Spec(
       image_shape, order, padding, align_corners, kept=tuple(range(len(batch))),
       channels=channels,
   )
-  return _write(values, coords, spec, dtype)
+  return write(values, coords, spec, dtype)
 
 
 def _corner_scale(shape: tuple[int, ...], align_corners: bool) -> np.ndarray:
@@ -489,8 +469,8 @@ def box_to_affine(
   shape = _checks.shape_tuple(fn, "shape", shape)
   n = _checks.ndim_of(fn, "shape", len(shape))
   image_shape = _checks.shape_tuple(fn, "image_shape", image_shape)
-  _check_len(fn, "image_shape", image_shape, n, f"shape={shape!r}")
-  center, size = _as_box(fn, box, n)
+  _checks.per_axis(fn, "image_shape", image_shape, n, f"shape={shape!r}")
+  center, size = _checks.fields(fn, "box", box, Box, n)
   dtype = _checks.compute_dtype(center, size)
   center, size = jnp.broadcast_arrays(center.astype(dtype), size.astype(dtype))
   half, offset = _pixel_scale(image_shape, align_corners)
@@ -543,11 +523,11 @@ def affine_to_box(
     ([1.5, 3.5], [4.0, 4.0])
   """
   fn = "affine_to_box"
-  theta, n = _check_theta(fn, theta)
+  theta, n = _checks.theta(fn, theta)
   shape = _checks.shape_tuple(fn, "shape", shape)
   image_shape = _checks.shape_tuple(fn, "image_shape", image_shape)
-  _check_len(fn, "shape", shape, n, f"theta of shape {theta.shape}")
-  _check_len(fn, "image_shape", image_shape, n, f"theta of shape {theta.shape}")
+  _checks.per_axis(fn, "shape", shape, n, f"theta of shape {theta.shape}")
+  _checks.per_axis(fn, "image_shape", image_shape, n, f"theta of shape {theta.shape}")
   dtype = _checks.compute_dtype(theta)
   theta = theta.astype(dtype)
   half, offset = _pixel_scale(image_shape, align_corners)

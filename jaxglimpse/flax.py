@@ -19,7 +19,7 @@ from flax import nnx
 from jax.typing import ArrayLike
 
 import jaxglimpse as _jg
-from jaxglimpse.params import _affine_raw_size, _gaussian_head, _gaussian_head_size
+from jaxglimpse.heads import affine_head_size, gaussian_head, gaussian_head_size
 
 
 class GaussianGlimpse(nnx.Module):
@@ -74,7 +74,7 @@ class GaussianGlimpse(nnx.Module):
   ):
     self.glimpse_shape = tuple(glimpse_shape)
     self.kind = kind
-    size = _gaussian_head_size("GaussianGlimpse", kind, len(self.glimpse_shape))
+    size = gaussian_head_size("GaussianGlimpse", kind, len(self.glimpse_shape))
     self.head_options = dict(
         scale_range=tuple(scale_range), init_scale=init_scale, max_shift=max_shift
     )
@@ -92,7 +92,7 @@ class GaussianGlimpse(nnx.Module):
   def glimpse_params(self, features: ArrayLike, image_shape: tuple[int, ...]) -> _jg.GaussianParams:
     """Returns the `GaussianParams` ``(*batch, n)`` for an image of `image_shape`."""
     raw = self.head(jnp.asarray(features))
-    return _gaussian_head(
+    return gaussian_head(
         raw, self.kind, tuple(image_shape), self.glimpse_shape, **self.head_options
     )
 
@@ -154,7 +154,7 @@ class AffineGlimpse(nnx.Module):
         kind=kind, scale_range=tuple(scale_range), init_scale=init_scale, max_shift=max_shift
     )
     self.glimpse_options = dict(align_corners=align_corners, padding=padding, order=order)
-    size = _affine_raw_size(len(self.glimpse_shape), kind)
+    size = affine_head_size(len(self.glimpse_shape), kind)
     _jg.affine_params(jnp.zeros(size), **self.head_options)  # Checks the options.
     self.head = nnx.Linear(
         in_features,

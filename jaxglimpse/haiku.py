@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import jaxglimpse as _jg
-from jaxglimpse.params import _affine_raw_size, _gaussian_head, _gaussian_head_size
+from jaxglimpse.heads import affine_head_size, gaussian_head, gaussian_head_size
 
 
 class GaussianGlimpse(hk.Module):
@@ -74,7 +74,7 @@ class GaussianGlimpse(hk.Module):
     super().__init__(name=name)
     self.glimpse_shape = tuple(glimpse_shape)
     self.kind = kind
-    self.head_size = _gaussian_head_size("GaussianGlimpse", kind, len(self.glimpse_shape))
+    self.head_size = gaussian_head_size("GaussianGlimpse", kind, len(self.glimpse_shape))
     self.head_options = dict(
         scale_range=tuple(scale_range), init_scale=init_scale, max_shift=max_shift
     )
@@ -86,7 +86,7 @@ class GaussianGlimpse(hk.Module):
     """Returns the `GaussianParams` ``(*batch, n)`` for an image of `image_shape`."""
     head = hk.Linear(self.head_size, w_init=jnp.zeros, b_init=jnp.zeros, name="head")
     raw = head(jnp.asarray(features))
-    return _gaussian_head(
+    return gaussian_head(
         raw, self.kind, tuple(image_shape), self.glimpse_shape, **self.head_options
     )
 
@@ -148,7 +148,7 @@ class AffineGlimpse(hk.Module):
         kind=kind, scale_range=tuple(scale_range), init_scale=init_scale, max_shift=max_shift
     )
     self.glimpse_options = dict(align_corners=align_corners, padding=padding, order=order)
-    self.head_size = _affine_raw_size(len(self.glimpse_shape), kind)
+    self.head_size = affine_head_size(len(self.glimpse_shape), kind)
     _jg.affine_params(jnp.zeros(self.head_size), **self.head_options)  # Checks the options.
 
   def glimpse_params(self, features: ArrayLike) -> jax.Array:

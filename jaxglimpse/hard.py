@@ -1,4 +1,11 @@
-"""Hard attention: an integer-positioned crop of fixed shape."""
+"""Hard attention: an integer-positioned crop of fixed shape.
+
+A crop is the glimpse of recurrent attention models trained with REINFORCE:
+not differentiable in its position, but exact and cheap (one dynamic slice per
+example). Anything that reads whole pixels at integer positions belongs here;
+the differentiable glimpses live in `jaxglimpse.gaussian` and
+`jaxglimpse.affine`.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """The public face: exactly these names, each documented with a doctest."""
 
+import ast
 import doctest
 import inspect
+from pathlib import Path
 
 import jaxglimpse as jg
 
@@ -64,3 +66,75 @@ def test_core_imports_no_framework_or_optional_package():
   )
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
   assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- The layout: what CONTRIBUTING.md promises ---
+
+PACKAGE = Path(jg.__file__).parent
+
+
+def _package_imports(path: Path) -> tuple[set[str], list[str]]:
+  """The package modules a file imports at the top, and any imports nested
+  inside a function or class (as 'line: module')."""
+  tree = ast.parse(path.read_text())
+  top, nested = set(), []
+  for node in ast.walk(tree):
+    if isinstance(node, ast.ImportFrom) and node.module:
+      names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    elif isinstance(node, ast.Import):
+      names = [a.name for a in node.names]
+    else:
+      continue
+    names = {n for n in names if n.startswith("jaxglimpse.") and (PACKAGE / f"{n.split('.')[1]}.py").exists()}
+    modules = {n.split(".")[1] for n in names}
+    if node in tree.body:
+      top |= modules
+    else:
+      nested.append(f"{node.lineno}: {node.module if isinstance(node, ast.ImportFrom) else names}")
+  return top, nested
+
+
+def test_package_imports_form_a_stack_without_cycles_or_nested_imports():
+  graph = {}
+  for path in sorted(PACKAGE.glob("*.py")):
+    top, nested = _package_imports(path)
+    assert not nested, f"{path.name} imports inside a function: {nested}"
+    graph[path.stem] = top - {path.stem}
+  done, visiting = set(), []
+
+  def visit(module):
+    assert module not in visiting, f"import cycle: {' -> '.join(visiting + [module])}"
+    if module in done:
+      return
+    visiting.append(module)
+    for dep in graph.get(module, ()):
+      visit(dep)
+    visiting.pop()
+    done.add(module)
+
+  for module in graph:
+    visit(module)
+  # Package-private modules sit under the public ones, never above them.
+  for module, deps in graph.items():
+    if module.startswith("_") and module != "__init__":
+      assert all(d.startswith("_") for d in deps), (module, deps)
+
+
+def test_no_private_name_crosses_a_module():
+  # A `_name` is private to its file; what modules share lives in a
+  # `_module` whose names carry no underscore.
+  for path in sorted(PACKAGE.glob("*.py")):
+    for node in ast.walk(ast.parse(path.read_text())):
+      if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("jaxglimpse"):
+        private = [
+            a.name for a in node.names
+            if a.name.startswith("_") and not (PACKAGE / f"{a.name}.py").exists()
+        ]
+        assert not private, f"{path.name} imports {private} from {node.module}"
+
+
+def test_every_module_says_what_belongs_in_it_and_stays_small():
+  for path in sorted(PACKAGE.glob("*.py")):
+    doc = ast.get_docstring(ast.parse(path.read_text()))
+    assert doc and len(doc) > 80, f"{path.name} needs a docstring saying what belongs in it"
+    assert len(path.read_text().splitlines()) <= 560, f"{path.name} is two concepts"

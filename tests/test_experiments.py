@@ -78,6 +78,29 @@ def test_trainability_quick_covers_every_method_and_displacement(tmp_path):
   assert (tmp_path / "trainability.png").stat().st_size > 0
 
 
+def test_cluttered_digits_quick_writes_json_and_figure(tmp_path):
+  pytest.importorskip("flax")
+  pytest.importorskip("sklearn")
+  proc = _run("cluttered_digits.py", "--quick", "--out", str(tmp_path), "--seed", "1",
+              cwd=tmp_path)
+  _check_ok(proc)
+  report = json.loads((tmp_path / "cluttered_digits.json").read_text())
+  assert (tmp_path / "cluttered_digits.png").stat().st_size > 10_000
+  assert report["args"]["quick"] is True and report["args"]["seed"] == 1
+  assert report["data"]["train_digits"] + report["data"]["test_digits"] == 1797
+  models = report["models"]
+  assert set(models) == {"canvas_cnn", "gaussian", "affine"}
+  counts = [m["params"] for m in models.values()]
+  assert max(counts) < 1.25 * min(counts)  # Comparable sizes.
+  for name, m in models.items():
+    assert 0.0 <= m["accuracy"] <= 1.0
+    assert m["train_seconds"] > 0 and all(l == l for l in m["losses"])  # No NaN.
+    assert m["curve"][-1]["step"] == m["steps"] == 30
+    if name != "canvas_cnn":
+      assert 0.0 <= m["mean_iou"] <= 1.0
+  assert report["machine"]["jax"]
+
+
 def test_figures_quick_writes_the_pngs(tmp_path):
   docs = tmp_path / "docs"
   proc = _run("figures.py", "--quick", "--out", str(tmp_path), "--docs", str(docs),

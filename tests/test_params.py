@@ -1,4 +1,4 @@
-"""Tests of parameter forms and their conversions: boxes, first centres, DRAW."""
+"""Tests of parameter forms and their conversions: boxes and first centres."""
 
 import jax
 import jax.numpy as jnp
@@ -8,63 +8,6 @@ from jax.test_util import check_grads
 
 import jaxglimpse as jg
 from tests import reference
-
-
-def _draw_paper_filterbank(g_tilde, log_var, log_stride, size_a, size_b, n, axis_size):
-  """DRAW eq. (21)-(26) exactly as printed: pixels a and filters i from 1."""
-  g = (axis_size + 1) / 2 * (g_tilde + 1)
-  delta = (max(size_a, size_b) - 1) / (n - 1) * np.exp(log_stride)
-  sigma2 = np.exp(log_var)
-  f = np.zeros((n, axis_size))
-  for i in range(1, n + 1):
-    mu_i = g + (i - n / 2 - 0.5) * delta
-    for a in range(1, axis_size + 1):
-      f[i - 1, a - 1] = np.exp(-((a - mu_i) ** 2) / (2 * sigma2))
-    f[i - 1] /= f[i - 1].sum()
-  return f
-
-
-@pytest.mark.parametrize("image_shape", [(28, 28), (20, 28)])
-@pytest.mark.parametrize(
-    "raw", [[0.0, 0.0, 0.0, 0.0, 0.0], [0.3, -0.45, 0.7, -0.4, 0.2], [-0.2, 0.9, -0.5, -0.6, -1.0]]
-)
-def test_draw_params_match_the_paper(raw, image_shape):
-  n = 12
-  height, width = image_shape
-  params, gamma = jg.draw_params(jnp.asarray(raw, jnp.float64), image_shape, (n, n))
-  assert float(gamma) == pytest.approx(np.exp(raw[4]), rel=1e-12)
-  # The paper's A is the width (x) and B the height (y).
-  for axis, (g_tilde, size) in enumerate([(raw[0], height), (raw[1], width)]):
-    want = _draw_paper_filterbank(g_tilde, raw[2], raw[3], width, height, n, size)
-    got = jg.gaussian_filterbank(params.mu[axis], params.sigma[axis], params.delta[axis], n, size)
-    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
-
-
-def test_draw_params_centre_the_glimpse():
-  params, _ = jg.draw_params(jnp.zeros(5), (28, 28), (12, 12))
-  np.testing.assert_allclose(params.mu, [13.5, 13.5])
-  np.testing.assert_allclose(params.delta, [27 / 11, 27 / 11])
-  box = jg.gaussian_to_box(params, (12, 12))
-  np.testing.assert_allclose(box.center, [13.5, 13.5])
-
-
-def test_draw_params_batch_one_sample_and_three_axes():
-  raw = jnp.zeros((4, 3, 6))
-  params, gamma = jg.draw_params(raw, (8, 10, 12), (1, 1, 1))
-  assert params.mu.shape == params.sigma.shape == params.delta.shape == (4, 3, 3)
-  assert gamma.shape == (4, 3)
-  # N = 1 must not divide by zero: the divisor is taken as 1.
-  np.testing.assert_allclose(params.delta, 11.0)
-  check_grads(lambda r: jg.draw_params(r, (8, 10, 12), (1, 1, 1))[0], (raw,), order=1)
-
-
-def test_draw_params_errors():
-  with pytest.raises(ValueError, match=r"draw_params: raw must have shape \(\*batch, 5\).*\(4,\)"):
-    jg.draw_params(jnp.zeros(4), (28, 28), (12, 12))
-  with pytest.raises(ValueError, match=r"glimpse_shape \(12,\) must have one entry per spatial axis: 2"):
-    jg.draw_params(jnp.zeros(5), (28, 28), (12,))
-  with pytest.raises(TypeError, match="draw_params: raw .*int"):
-    jg.draw_params(jnp.zeros(5, int), (28, 28), (12, 12))
 
 
 @pytest.mark.parametrize("shape", [(5,), (4, 7), (2, 3, 6)])
@@ -136,20 +79,6 @@ def test_conversion_errors(call, error, match):
     call()
 
 
-def test_draw_params_stay_finite_for_extreme_heads():
-  raw = jnp.array([[1e4, -1e4, 500.0, 500.0, 500.0], [0.0, 0.0, -500.0, -500.0, -500.0]], jnp.float32)
-  params, gamma = jg.draw_params(raw, (28, 28), (12, 12))
-  for x in (*params, gamma):
-    assert np.all(np.isfinite(x))
-  image = jnp.ones((28, 28, 1), jnp.float32)
-
-  def loss(r):
-    p, g = jg.draw_params(r, (28, 28), (12, 12))
-    return jnp.sum(g[:, None, None, None] * jg.gaussian_glimpse(image, p, (12, 12)))
-
-  assert np.all(np.isfinite(jax.grad(loss)(raw)))
-
-
 def test_box_to_gaussian_sigma_literal_and_shape_errors():
   box = jg.Box(jnp.ones((3, 2)), jnp.full((3, 2), 4.0))
   p = jg.box_to_gaussian(box, (2, 2), sigma=1)
@@ -159,8 +88,6 @@ def test_box_to_gaussian_sigma_literal_and_shape_errors():
     jg.box_to_gaussian(box, (2, 2), sigma=jnp.ones(4))
   with pytest.raises(ValueError, match="box_to_gaussian: shape describes 4 spatial axes"):
     jg.box_to_gaussian(jg.Box(jnp.ones(4), jnp.ones(4)), (2, 2, 2, 2))
-  with pytest.raises(ValueError, match="draw_params: image_shape describes 4 spatial axes"):
-    jg.draw_params(jnp.zeros(7), (5, 5, 5, 5), (2, 2, 2, 2))
 
 
 def test_numpy_shapes_are_accepted_as_static():

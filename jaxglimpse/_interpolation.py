@@ -1,0 +1,367 @@
+"""The interpolation engine: reads images at real-valued pixel coordinates.
+
+Under `jaxglimpse.sample` and the affine glimpse and write. For a batch of
+points it finds the pixels each point reads, its stencil: the 2**n pixels
+around it (order 1) or the nearest one (order 0). Their indices are clipped
+into the image and every read that falls outside reads 0, so no coordinate,
+however large, makes an out-of-range gather, and a finite coordinate gets a
+finite gradient. The interpolation weights use the pixels ``floor(x)`` and
+``floor(x) + 1`` with ``t = x - floor(x)``: at an integer coordinate the
+gradient is then the forward difference ``image[i + 1] - image[i]``, as in
+PyTorch and ``scipy.ndimage``, where the ``ceil`` pixel would give 0.
+
+Speed. Each of the stencil's pixels is one ``lax.gather`` over the batch,
+with the image's batch axes as the gather's batch axes: K glimpses of an image
+read the one image in place (no broadcast copy), and a batch sharded over
+devices is read where it lies (no collective). The pixels stay separate arrays
+(no stack and no reduction over a stencil axis, which XLA on CPU ran several
+times slower), N-linear interpolation is nested ``v0 + t (v1 - v0)``, and its
+JVP is written out, so that the gradient with respect to the coordinates is
+one product with the cotangent per pixel instead of autodiff of the index
+arithmetic. The write (`write`) is the matching ``scatter_add``.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import operator
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.custom_derivatives import SymbolicZero
+
+def _clip(x: jax.Array, size: int) -> jax.Array:
+  """Clips x to [0, size - 1], with gradient 0 outside and at both ends.
+
+  ``jnp.clip`` passes half the gradient at a tie; PyTorch counts the borders as
+  out of bounds and passes none, so this is written with ``where``.
+  """
+  hi = size - 1
+  return jnp.where(x <= 0, 0, jnp.where(x >= hi, hi, x)).astype(x.dtype)
+
+
+def _reflect(x: jax.Array, twice_low: int, twice_high: int) -> jax.Array:
+  """Folds x into [twice_low / 2, twice_high / 2] by repeated mirroring."""
+  if twice_low == twice_high:
+    return jnp.zeros_like(x)
+  low = twice_low / 2
+  span = (twice_high - twice_low) / 2
+  x = x - low
+  x = jnp.where(x < 0, -x, x)  # The gradient is -1 below `low` and +1 at it.
+  extra = jnp.fmod(x, span)
+  flips = jnp.floor(x / span)
+  even = jnp.fmod(flips, 2) == 0
+  return jnp.where(even, extra + low, span - extra + low)
+
+
+def _pad_coordinate(x: jax.Array, size: int, padding: str, align_corners: bool) -> jax.Array:
+  """Applies the padding mode to a coordinate along an axis of `size` pixels."""
+  if padding == "border":
+    return _clip(x, size)
+  if padding == "reflection":
+    if align_corners:
+      x = _reflect(x, 0, 2 * (size - 1))
+    else:
+      x = _reflect(x, -1, 2 * size - 1)
+    return _clip(x, size)
+  # "zeros": beyond [-2, size + 1] every read is outside and the gradient is 0
+  # anyway. Folding such coordinates onto that range keeps even infinite ones
+  # finite and the float-to-int conversion below in range.
+  return jnp.where(x < -2, -2, jnp.where(x > size + 1, size + 1, x)).astype(x.dtype)
+
+
+def _index_dtype(size: int):
+  """The integer dtype of the indices along an image axis of `size` pixels,
+  with room for the stencil's pixels just outside either end."""
+  return jnp.int32 if size + 2 < np.iinfo(np.int32).max else jnp.int64
+
+
+class Spec(NamedTuple):
+  """What a read or write of a batch of points needs to know, all static.
+
+  The image is read as ``(*kept, *spatial, C)``: of its batch axes, only
+  those it shares with the points; axes along which the image is broadcast
+  are dropped, not copied. The kept axes are batch axes of the
+  gather, so that each point reads its own image (K glimpses of one image
+  read the one image, never a broadcast copy) and a batch sharded over
+  devices is read where it lies.
+
+  Attributes:
+    spatial: the image's spatial shape, n ints.
+    order: 0 (nearest) or 1 (N-linear).
+    padding: ``"zeros"``, ``"border"`` or ``"reflection"``.
+    align_corners: only used by ``padding="reflection"``.
+    kept: which of the points' leading (batch) axes the image has too, in
+      order; the image is broadcast along the others.
+    channels: the number of channels.
+  """
+
+  spatial: tuple[int, ...]
+  order: int
+  padding: str
+  align_corners: bool
+  kept: tuple[int, ...] = ()
+  channels: int = 1
+
+
+def kept_axes(image_batch: tuple[int, ...], lead: tuple[int, ...]) -> tuple[int, ...]:
+  """`Spec.kept` for an image batch broadcast against the points' `lead`."""
+  image_batch = (1,) * (len(lead) - len(image_batch)) + tuple(image_batch)
+  return tuple(d for d, (i, o) in enumerate(zip(image_batch, lead)) if i == o)
+
+
+class Stencil(NamedTuple):
+  """The pixels that a batch of points reads, from `stencil`.
+
+  Attributes:
+    index: K = 2**n (order 1) or 1 (order 0) arrays ``(*lead, P, n)``, the
+      k-th pixel of each point's stencil, right where `inside` holds and
+      arbitrary elsewhere. Pixel k is, along axis a, the lower pixel if bit
+      ``n - 1 - a`` of k is 0, the upper one if it is 1 (the last axis varies
+      fastest).
+    inside: K boolean arrays ``(*lead, P)``: whether pixel k lies in the
+      image. Pixels outside read 0.
+    frac: order 1: n arrays ``(*lead, P)``, the position ``t = x - floor(x)``
+      between the lower and the upper pixel on each axis; order 0: None.
+    slope: order 1 and only if asked for: n arrays ``(*lead, P)``, the
+      padding's derivative on each axis (0 where the coordinate is clipped,
+      -1 where reflection mirrors it, else 1); else None.
+  """
+
+  index: list
+  inside: list
+  frac: list | None
+  slope: list | None
+
+
+def stencil(coords: tuple, spec: Spec, slopes: bool = False) -> Stencil:
+  """Returns the pixels each point reads and where it lies between them.
+
+  Args:
+    coords: n arrays ``(*lead, P)``, the points' pixel coordinates along
+      each axis, in the compute dtype.
+    spec: the static description of the read.
+    slopes: whether to return the padding's derivatives (order 1).
+
+  Returns:
+    A `Stencil`. Its K pixels are lists rather than stacked ``(..., K)``
+    arrays: on CPU, XLA runs K gathers and K fused multiply-adds several times
+    faster than a stack of them and a reduction over the stencil axis.
+  """
+  spatial, order = spec.spatial, spec.order
+  index_dtype = _index_dtype(max(spatial))
+  per_axis, frac, slope = [], [], []
+  for a, size in enumerate(spatial):
+    pad = functools.partial(
+        _pad_coordinate, size=size, padding=spec.padding, align_corners=spec.align_corners
+    )
+    x = coords[a]
+    if order == 1 and slopes:
+      x, dx = jax.jvp(pad, (x,), (jnp.ones_like(x),))
+      slope.append(dx)
+    else:
+      x = pad(x)
+    if order == 1:
+      pos = jnp.floor(x)
+      frac.append(x - pos)
+    else:
+      pos = jnp.round(x)  # Half to even, as PyTorch.
+    # Padding keeps x in [-2, size + 1]; a NaN goes to -2, outside the image.
+    i = jnp.where(pos >= -2, pos, -2).astype(index_dtype)
+    # 0 <= i <= size - 1 as one unsigned comparison.
+    unsigned = lambda j: jax.lax.bitcast_convert_type(j, _unsigned(j.dtype))
+    ends = [(i, unsigned(i) <= size - 1)]
+    if order == 1:
+      ends.append((i + 1, unsigned(i + 1) <= size - 1))
+    per_axis.append(ends)
+
+  index, inside = [], []
+  for combo in itertools.product(*per_axis):
+    index.append(jnp.stack([i for i, _ in combo], axis=-1))
+    inside.append(functools.reduce(operator.and_, (m for _, m in combo)))
+  if order == 0:
+    return Stencil(index, inside, None, None)
+  return Stencil(index, inside, frac, slope or None)
+
+
+def _unsigned(dtype):
+  """The unsigned integer dtype of the same width as `dtype`."""
+  return jnp.uint32 if jnp.dtype(dtype).itemsize == 4 else jnp.uint64
+
+
+def weights(pixels: Stencil) -> list:
+  """The N-linear weight of each pixel: prod over axes of t or 1 - t."""
+  if pixels.frac is None:
+    return [1]
+  bits = itertools.product((0, 1), repeat=len(pixels.frac))
+  return [math.prod(t if b else 1 - t for t, b in zip(pixels.frac, k)) for k in bits]
+
+
+def gather(image: jax.Array, pixels: Stencil, spec: Spec, dtype) -> list:
+  """The values of the stencil's pixels, 0 outside, in `dtype`.
+
+  Args:
+    image: ``(*kept, *spatial, C)``, indexed in place: a reshape would cost
+      XLA a layout copy of the image's gradient when C is 1.
+    pixels: from `stencil`.
+    spec: the static description of the read.
+    dtype: the compute dtype.
+
+  Returns:
+    K arrays ``(*lead, P, C)``, or ``(*lead, P)`` for one channel: without
+    a channel axis of 1, XLA's kernels loop over the points rather than over
+    an axis of 1.
+  """
+  batch, n = len(spec.kept), len(spec.spatial)
+  channels = image.shape[-1]
+  window = () if channels == 1 else (channels,)
+  channel_axis = pixels.index[0].ndim - 1  # After (*lead, P).
+  dims = jax.lax.GatherDimensionNumbers(
+      offset_dims=(channel_axis,),
+      collapsed_slice_dims=tuple(range(batch, batch + n)),
+      start_index_map=tuple(range(batch, batch + n)),
+      operand_batching_dims=tuple(range(batch)),
+      start_indices_batching_dims=spec.kept,
+  )
+  out = []
+  for i, inside in zip(pixels.index, pixels.inside):
+    if not window:
+      mask = inside
+    else:
+      # The same test per element rather than per pixel: a mask that does
+      # not depend on the channel makes LLVM split the channel loop on it
+      # instead of vectorising (2-3 times slower on CPU).
+      skip = jnp.where(inside, 0, channels).astype(jnp.int32)[..., None]
+      mask = skip + jnp.arange(channels, dtype=jnp.int32) < channels
+    value = jax.lax.gather(image, i, dims, (1,) * (batch + n) + (channels,), mode="clip")
+    value = value if window else value[..., 0]
+    out.append(jnp.where(mask, value, 0).astype(dtype))
+  return out
+
+
+def lerp(values: list, frac: list | None) -> jax.Array:
+  """N-linear interpolation of the pixels' values, as nested linear ones.
+
+  ``v0 + t (v1 - v0)`` along the last axis, then the one before, and so on:
+  the weighted sum of the pixels in fewer operations, and exact at t = 0.
+  """
+  for t in reversed(frac or []):
+    t = t if t.ndim == values[0].ndim else t[..., None]
+    values = [v0 + t * (v1 - v0) for v0, v1 in zip(values[0::2], values[1::2])]
+  return values[0]
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def interpolate(spec: Spec, dtype, image: jax.Array, coords: tuple) -> jax.Array:
+  """`image` read at `coords` (see `stencil`); shapes as for `gather`."""
+  pixels = stencil(coords, spec)
+  return lerp(gather(image, pixels, spec, dtype), pixels.frac).astype(image.dtype)
+
+
+@functools.partial(interpolate.defjvp, symbolic_zeros=True)
+def _interpolate_jvp(spec, dtype, primals, tangents):
+  """The derivative, written out rather than traced through the read.
+
+  The coordinates' part is ``sum_k (sum_a dw_k / dx_a dx_a) v_k``, with the
+  pixels v gathered for the value; its transpose, the gradient, is a product
+  with the cotangent and a sum over channels per pixel. Autodiff of the read
+  instead differentiates the pixel arithmetic piece by piece, into many more
+  kernels.
+  """
+  image, coords = primals
+  image_dot, coords_dot = tangents
+  moving = [a for a, d in enumerate(coords_dot) if not isinstance(d, SymbolicZero)]
+  pixels = stencil(coords, spec, slopes=bool(moving))
+  values = gather(image, pixels, spec, dtype)
+  out = lerp(values, pixels.frac).astype(image.dtype)
+  parts = []
+  if not isinstance(image_dot, SymbolicZero):
+    # Converted first, so that the image's gradient (the transpose) is
+    # accumulated in the compute dtype, as `write` does: a scatter-add in
+    # bfloat16 is also several times slower on CPU.
+    parts.append(lerp(gather(image_dot.astype(dtype), pixels, spec, dtype), pixels.frac))
+  if pixels.slope is not None:
+    # The padding's derivative times the tangent; `where` rather than the
+    # product alone, so that the gradient is 0, not NaN, where the
+    # coordinate is clipped next to an infinite pixel, as under autodiff.
+    step = {
+        a: pixels.slope[a] * jnp.where(pixels.slope[a] != 0, coords_dot[a], 0) for a in moving
+    }
+    factors = [(1 - t, t) for t in pixels.frac]
+    shifts = []
+    for bits in itertools.product((0, 1), repeat=len(factors)):
+      # d/dx_a of the pixel's weight prod_b (t_b or 1 - t_b) is +-prod_{b != a}.
+      shifts.append(sum(
+          (d if bits[a] else -d)
+          * math.prod(f[bits[b]] for b, f in enumerate(factors) if b != a)
+          for a, d in step.items()
+      ))
+    if values[0].ndim == shifts[0].ndim:  # One channel.
+      parts.extend(s * v for s, v in zip(shifts, values))
+    elif 0 < spec.channels <= 4:
+      # Per channel: the gradient's sum over the channels of the cotangent
+      # times the pixels is then a few fused multiply-adds, where a
+      # broadcast's transpose is a reduction kernel over a short minor axis,
+      # several times slower on CPU.
+      parts.append(jnp.stack(
+          [sum(s * v[..., c] for s, v in zip(shifts, values)) for c in range(spec.channels)],
+          axis=-1,
+      ))
+    else:
+      parts.extend(s[..., None] * v for s, v in zip(shifts, values))
+  if not parts:
+    return out, jnp.zeros_like(out)
+  return out, sum(parts).astype(image.dtype)
+
+
+def read(image: jax.Array, coords: tuple, spec: Spec, dtype) -> jax.Array:
+  """`image` ``(*kept, *spatial, C)`` read at `coords` (see `stencil`).
+
+  Returns:
+    ``(*lead, P, C)`` in the image's dtype.
+  """
+  out = interpolate(spec, jnp.dtype(dtype), image, coords)
+  return out if image.shape[-1] != 1 else out[..., None]  # See `gather`.
+
+
+def write(values: jax.Array, coords: tuple, spec: Spec, dtype) -> jax.Array:
+  """The adjoint of `read`: scatter-adds ``weight * values`` into images.
+
+  Args:
+    values: ``(*lead, P, C)``.
+    coords: n arrays ``(*lead, P)``, as for `stencil`.
+    spec: the static description of the write (its `kept` is not used:
+      there is one canvas per batch of points).
+    dtype: the accumulation dtype.
+
+  Returns:
+    ``(*lead, *spatial, C)`` in the dtype of `values`.
+  """
+  channels, out_dtype = values.shape[-1], values.dtype
+  lead, n = values.shape[:-2], len(spec.spatial)
+  values = values.astype(dtype)
+  pixels = stencil(coords, spec)
+  # The updates of every pixel of the stencil side by side along the points
+  # axis; pixels outside go past the end, where the scatter drops them.
+  updates = jnp.concatenate([jnp.asarray(w, dtype)[..., None] * values for w in weights(pixels)], -2)
+  outside = jnp.asarray(spec.spatial, pixels.index[0].dtype)
+  index = jnp.concatenate(
+      [jnp.where(m[..., None], i, outside) for i, m in zip(pixels.index, pixels.inside)], -2
+  )
+  batch = len(lead)
+  dims = jax.lax.ScatterDimensionNumbers(
+      update_window_dims=(batch + 1,),
+      inserted_window_dims=tuple(range(batch, batch + n)),
+      scatter_dims_to_operand_dims=tuple(range(batch, batch + n)),
+      operand_batching_dims=tuple(range(batch)),
+      scatter_indices_batching_dims=tuple(range(batch)),
+  )
+  canvas = jax.lax.scatter_add(
+      jnp.zeros((*lead, *spec.spatial, channels), dtype), index, updates, dims,
+      mode=jax.lax.GatherScatterMode.FILL_OR_DROP,
+  )
+  return canvas.astype(out_dtype)
