@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 from collections.abc import Sequence
 
 import jax
@@ -34,6 +35,16 @@ def shape_tuple(fn: str, name: str, shape) -> tuple[int, ...]:
     )
   if isinstance(shape, np.ndarray) and shape.ndim == 1:
     shape = shape.tolist()  # A concrete NumPy array is as static as a tuple.
+  if isinstance(shape, jax.core.Tracer) or (
+      isinstance(shape, Sequence) and any(isinstance(s, jax.core.Tracer) for s in shape)
+  ):
+    static = repr(name) if name.isidentifier() else str(tuple(name.strip("()").split(", ")))
+    raise TypeError(
+        f"{fn}: {name} must be static Python ints, but it is traced: jax.jit "
+        f"turns its arguments into arrays. Mark it static, e.g. "
+        f"`jax.jit(jg.{fn}, static_argnames={static})`, or close over it "
+        f"with a lambda."
+    )
   if not isinstance(shape, Sequence) or isinstance(shape, str):
     raise TypeError(
         f"{fn}: {name} must be a tuple of ints, got {type(shape).__name__} "
@@ -74,8 +85,12 @@ def per_axis(
   if len(value) != n:
     raise ValueError(
         f"{fn}: {name}={tuple(value)!r} has length {len(value)}, but {source} "
-        f"has {n} spatial axes; give {hint} per spatial axis."
+        f"has {_axes(n)}; give {hint} per spatial axis."
     )
+
+
+def _axes(n: int) -> str:
+  return f"{n} spatial axis" if n == 1 else f"{n} spatial axes"
 
 
 def float_array(fn: str, name: str, x: ArrayLike) -> jax.Array:
@@ -106,11 +121,45 @@ def float_image(fn: str, name: str, image: ArrayLike, min_rank: int) -> jax.Arra
   if image.ndim < min_rank:
     raise ValueError(
         f"{fn}: {name} must have shape (*batch, *spatial, C) with "
-        f"{min_rank - 1} spatial axes and a channel axis, got shape "
-        f"{image.shape}. Add a trailing channel axis for single-channel data: "
-        f"`{name}[..., None]`."
+        f"{min_rank - 1} spatial axes and a channel axis (channel-last), got "
+        f"shape {image.shape}. Add a trailing channel axis for single-channel "
+        f"data: `{name}[..., None]`."
+    )
+  spatial = image.shape[image.ndim - min_rank : -1]
+  if 0 in spatial:
+    raise ValueError(
+        f"{fn}: {name} of shape {image.shape} has an empty spatial axis "
+        f"{spatial}; there is nothing to read or write."
     )
   return image
+
+
+CHANNEL_FIRST_HINT = "looks channel-first"
+"""Part of the layout warning's text, to filter it by:
+``warnings.filterwarnings("ignore", message=".*looks channel-first")``."""
+
+
+def channel_layout(fn: str, name: str, image: jax.Array, n: int) -> None:
+  """Warns when an image of n spatial axes looks channel-first.
+
+  jaxglimpse reads ``(*batch, *spatial, C)``. A ``(C, H, W)`` image passes
+  every shape check but is read as H = C, W = H and C = W: a wrong answer,
+  not an error. The tell is a first spatial axis as small as a channel axis
+  (at most 4) and a last axis that is not (more than 4): rare in a real
+  channel-last image, and then silenced by the filter in `CHANNEL_FIRST_HINT`.
+  """
+  spatial, channels = image.shape[-(n + 1) : -1], image.shape[-1]
+  if spatial[0] <= 4 < channels:
+    warnings.warn(
+        f"{fn}: {name} of shape {image.shape} {CHANNEL_FIRST_HINT}: it is "
+        f"read channel-last, as spatial axes {spatial} with {channels} "
+        f"channels. jaxglimpse takes (*batch, *spatial, C); move the "
+        f"channels last, e.g. `jnp.moveaxis({name}, -{n + 1}, -1)`. If the "
+        f"layout is right, silence this with warnings.filterwarnings("
+        f"\"ignore\", message=\".*{CHANNEL_FIRST_HINT}\").",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def last_axis(fn: str, name: str, x: jax.Array, n: int, what: str = "") -> None:
@@ -134,28 +183,81 @@ def batch_shape(fn: str, **shapes: tuple[int, ...]) -> tuple[int, ...]:
     ) from None
 
 
-def fields(fn: str, name: str, value, kind: type, n: int) -> list[jax.Array]:
+def float_param(fn: str, name: str, x: ArrayLike) -> jax.Array:
+  """Returns a position-like parameter (a centre, size, width, theta, a
+  coordinate) as a float array of at least float32.
+
+  Integers and Python lists are converted as ``jnp.asarray(x, float)``
+  would: a pixel position is as natural to write as ``[20, 30]``. Half
+  precision is refused rather than silently widened, because the gradient
+  comes back in the parameter's dtype: float16 overflows it at small sigma,
+  and bfloat16 cannot place a glimpse to the pixel beyond 256 pixels.
+  """
+  x = jnp.asarray(x)
+  if jnp.issubdtype(x.dtype, jnp.integer):
+    x = x.astype(jnp.asarray(0.0).dtype)  # The default float: float32 unless x64.
+  elif not jnp.issubdtype(x.dtype, jnp.floating):
+    raise TypeError(
+        f"{fn}: {name} must be a real-valued array (floats, or integer "
+        f"pixels), got dtype {x.dtype} with shape {x.shape}."
+    )
+  if x.dtype in (jnp.float16, jnp.bfloat16):
+    raise TypeError(
+        f"{fn}: {name} must be float32 or wider, got {x.dtype}: its gradient "
+        f"comes back in its own dtype, where float16 overflows at small sigma "
+        f"and bfloat16 resolves no better than a pixel beyond 256 pixels. "
+        f"Pass `{name}.astype(jnp.float32)`; the image may stay {x.dtype}."
+    )
+  return x
+
+
+def fields(
+    fn: str,
+    name: str,
+    value,
+    kind: type,
+    n: int,
+    against: str | None = None,
+    names: Sequence[str] | None = None,
+) -> list[jax.Array]:
   """The fields of a `GaussianParams` or `Box` as float arrays ``(*batch, n)``.
 
   Any tuple of the right length is accepted, so that a plain ``(mu, sigma,
-  delta)`` works too; the batch shapes of the fields must broadcast.
+  delta)`` works too; the batch shapes of the fields must broadcast. n comes
+  from a static shape, `against` (e.g. ``"shape=(4, 4)"``): when the fields
+  agree with each other but not with it, the message blames the pair, not
+  the fields. `names` replaces ``name.field`` in messages, for functions
+  that take the fields as separate arguments.
   """
-  names = kind._fields  # type: ignore[attr-defined]
-  if not isinstance(value, tuple) or len(value) != len(names):
+  kinds = kind._fields  # type: ignore[attr-defined]
+  label = list(names) if names is not None else [f"{name}.{k}" for k in kinds]
+  what = f"{kind.__name__}({', '.join(kinds)})"
+  if isinstance(value, dict):
     raise TypeError(
-        f"{fn}: {name} must be a {kind.__name__}({', '.join(names)}), got "
-        f"{type(value).__name__}."
+        f"{fn}: {name} must be a {what}, got a dict; build one with "
+        f"`jg.{kind.__name__}(**{name})`."
     )
-  arrays = [float_array(fn, f"{name}.{k}", x) for k, x in zip(names, value)]
-  for k, x in zip(names, arrays):
-    last_axis(fn, f"{name}.{k}", x, n, " with one entry per spatial axis")
-  batch_shape(fn, **{f"{name}.{k}": x.shape[:-1] for k, x in zip(names, arrays)})
+  if not isinstance(value, tuple) or len(value) != len(kinds):
+    raise TypeError(f"{fn}: {name} must be a {what}, got {type(value).__name__}.")
+  arrays = [float_param(fn, k, x) for k, x in zip(label, value)]
+  lasts = {x.shape[-1] if x.ndim else None for x in arrays}
+  if against is not None and len(lasts) == 1 and None not in lasts and lasts != {n}:
+    (m,) = lasts
+    subject = "the arguments have" if names else f"{name} has"
+    raise ValueError(
+        f"{fn}: {against} gives {_axes(n)} but {subject} {m} (the last axis "
+        f"of {label[0]}, of shape {arrays[0].shape}); give one entry per "
+        f"spatial axis to both."
+    )
+  for k, x in zip(label, arrays):
+    last_axis(fn, k, x, n, " with one entry per spatial axis")
+  batch_shape(fn, **{k: x.shape[:-1] for k, x in zip(label, arrays)})
   return arrays
 
 
 def theta(fn: str, matrix: ArrayLike) -> tuple[jax.Array, int]:
   """Returns an affine theta as a float array and its number of spatial axes."""
-  matrix = float_array(fn, "theta", matrix)
+  matrix = float_param(fn, "theta", matrix)
   if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2] + 1:
     raise ValueError(
         f"{fn}: theta must have shape (*batch, n, n + 1) for n = 1, 2 or 3 "

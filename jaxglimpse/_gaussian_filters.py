@@ -138,12 +138,15 @@ def filterbank(
   sigma = clamp_sigma(sigma)
   j = jnp.arange(samples, dtype=dtype)[:, None] - (samples - 1) / 2
   centers = jnp.clip(mu + j * delta, -CENTER_LIMIT, size - 1 + CENTER_LIMIT)  # (..., samples, 1)
-  length = size if start is None else length
-  first = 0 if start is None else start.astype(dtype)[..., None, None]
+  first: int | jax.Array
+  if start is None or length is None:
+    length, first, offset = size, 0, centers[..., 0]
+  else:
+    first = start.astype(dtype)[..., None, None]
+    offset = centers[..., 0] - first[..., 0]  # Centres from the window's first pixel.
   pixels = first + jnp.arange(length, dtype=dtype)
   lo, hi, band = first, first + (length - 1), None
   if taps is not None:
-    offset = centers[..., 0] if start is None else centers[..., 0] - first[..., 0]
     band = block_starts(offset, taps, length)
     lo = first + band[..., None].astype(dtype)
     hi = lo + (taps - 1)

@@ -118,7 +118,7 @@ class Stencil(NamedTuple):
   """The pixels that a batch of points reads, from `stencil`.
 
   Attributes:
-    index: K = 2**n (order 1) or 1 (order 0) arrays ``(*lead, P, n)``, the
+    indices: K = 2**n (order 1) or 1 (order 0) arrays ``(*lead, P, n)``, the
       k-th pixel of each point's stencil, right where `inside` holds and
       arbitrary elsewhere. Pixel k is, along axis a, the lower pixel if bit
       ``n - 1 - a`` of k is 0, the upper one if it is 1 (the last axis varies
@@ -132,7 +132,7 @@ class Stencil(NamedTuple):
       -1 where reflection mirrors it, else 1); else None.
   """
 
-  index: list
+  indices: list
   inside: list
   frac: list | None
   slope: list | None
@@ -179,13 +179,13 @@ def stencil(coords: tuple, spec: Spec, slopes: bool = False) -> Stencil:
       ends.append((i + 1, unsigned(i + 1) <= size - 1))
     per_axis.append(ends)
 
-  index, inside = [], []
+  indices, inside = [], []
   for combo in itertools.product(*per_axis):
-    index.append(jnp.stack([i for i, _ in combo], axis=-1))
+    indices.append(jnp.stack([i for i, _ in combo], axis=-1))
     inside.append(functools.reduce(operator.and_, (m for _, m in combo)))
   if order == 0:
-    return Stencil(index, inside, None, None)
-  return Stencil(index, inside, frac, slope or None)
+    return Stencil(indices, inside, None, None)
+  return Stencil(indices, inside, frac, slope or None)
 
 
 def _unsigned(dtype):
@@ -219,7 +219,7 @@ def gather(image: jax.Array, pixels: Stencil, spec: Spec, dtype) -> list:
   batch, n = len(spec.kept), len(spec.spatial)
   channels = image.shape[-1]
   window = () if channels == 1 else (channels,)
-  channel_axis = pixels.index[0].ndim - 1  # After (*lead, P).
+  channel_axis = pixels.indices[0].ndim - 1  # After (*lead, P).
   dims = jax.lax.GatherDimensionNumbers(
       offset_dims=(channel_axis,),
       collapsed_slice_dims=tuple(range(batch, batch + n)),
@@ -228,7 +228,7 @@ def gather(image: jax.Array, pixels: Stencil, spec: Spec, dtype) -> list:
       start_indices_batching_dims=spec.kept,
   )
   out = []
-  for i, inside in zip(pixels.index, pixels.inside):
+  for i, inside in zip(pixels.indices, pixels.inside):
     if not window:
       mask = inside
     else:
@@ -348,9 +348,9 @@ def write(values: jax.Array, coords: tuple, spec: Spec, dtype) -> jax.Array:
   # The updates of every pixel of the stencil side by side along the points
   # axis; pixels outside go past the end, where the scatter drops them.
   updates = jnp.concatenate([jnp.asarray(w, dtype)[..., None] * values for w in weights(pixels)], -2)
-  outside = jnp.asarray(spec.spatial, pixels.index[0].dtype)
+  outside = jnp.asarray(spec.spatial, pixels.indices[0].dtype)
   index = jnp.concatenate(
-      [jnp.where(m[..., None], i, outside) for i, m in zip(pixels.index, pixels.inside)], -2
+      [jnp.where(m[..., None], i, outside) for i, m in zip(pixels.indices, pixels.inside)], -2
   )
   batch = len(lead)
   dims = jax.lax.ScatterDimensionNumbers(

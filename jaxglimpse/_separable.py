@@ -202,11 +202,11 @@ def band_step(x: jax.Array, band: Band, a: int) -> jax.Array:
   # Write: y[starts[j] + t] += w[j, t] x[j], the transpose of the read.
   w = band.weights.reshape((samples,) + (1,) * a + (taps,) + (1,) * (x.ndim - a - 1))
   spread = jnp.expand_dims(jnp.moveaxis(x, a, 0), a + 1) * w  # (samples, *before, taps, *after)
-  dims = jax.lax.ScatterDimensionNumbers(
+  scatter = jax.lax.ScatterDimensionNumbers(
       update_window_dims=window, inserted_window_dims=(), scatter_dims_to_operand_dims=(a,)
   )
   y = jnp.zeros(x.shape[:a] + (band.size,) + x.shape[a + 1 :], spread.dtype)
-  return jax.lax.scatter_add(y, starts, spread, dims, mode="clip")
+  return jax.lax.scatter_add(y, starts, spread, scatter, mode="clip")
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))

@@ -25,6 +25,7 @@ form shared with the Gaussian glimpse.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -86,9 +87,9 @@ def _grid(
       scale[i, n] = size / 2
     offset[i, n] = (size - 1) / 2
   centred = np.meshgrid(*[np.arange(m) - (m - 1) / 2 for m in shape], indexing="ij")
-  basis = np.stack([c.reshape(-1) for c in centred] + [np.ones(math.prod(shape))])
+  basis_np = np.stack([c.reshape(-1) for c in centred] + [np.ones(math.prod(shape))])
   theta = theta * jnp.asarray(scale, theta.dtype) + jnp.asarray(offset, theta.dtype)
-  basis = jnp.asarray(basis, theta.dtype)
+  basis = jnp.asarray(basis_np, theta.dtype)
   if n == 1:  # A multiply-add, fused into the read, beats a kernel for the product.
     return (theta[..., 0, :1] * basis[0] + theta[..., 0, 1:],)
   return tuple(
@@ -125,7 +126,8 @@ def theta_from_torch(theta: ArrayLike) -> jax.Array:
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> theta_from_torch(jnp.array([[1., 2., 3.], [4., 5., 6.]])).tolist()
+    >>> import jaxglimpse as jg
+    >>> jg.theta_from_torch(jnp.array([[1., 2., 3.], [4., 5., 6.]])).tolist()
     [[5.0, 4.0, 6.0], [2.0, 1.0, 3.0]]
   """
   theta, _ = _checks.theta("theta_from_torch", theta)
@@ -150,7 +152,8 @@ def theta_to_torch(theta: ArrayLike) -> jax.Array:
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> theta_to_torch(jnp.array([[5., 4., 6.], [2., 1., 3.]])).tolist()
+    >>> import jaxglimpse as jg
+    >>> jg.theta_to_torch(jnp.array([[5., 4., 6.], [2., 1., 3.]])).tolist()
     [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
   """
   theta, _ = _checks.theta("theta_to_torch", theta)
@@ -186,12 +189,13 @@ def scale_shift_theta(scale: ArrayLike, shift: ArrayLike) -> jax.Array:
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> scale_shift_theta(jnp.array([0.5, 0.25]), jnp.array([0.1, -0.2])).tolist()
+    >>> import jaxglimpse as jg
+    >>> jg.scale_shift_theta(jnp.array([0.5, 0.25]), jnp.array([0.1, -0.2])).tolist()
     [[0.5, 0.0, 0.1], [0.0, 0.25, -0.2]]
   """
   fn = "scale_shift_theta"
-  scale = _checks.float_array(fn, "scale", scale)
-  shift = _checks.float_array(fn, "shift", shift)
+  scale = _checks.float_param(fn, "scale", scale)
+  shift = _checks.float_param(fn, "shift", shift)
   if scale.ndim < 1:
     raise ValueError(f"{fn}: scale must have shape (*batch, n), got shape {scale.shape}.")
   n = _checks.ndim_of(fn, f"scale of shape {scale.shape}", scale.shape[-1])
@@ -205,8 +209,8 @@ def scale_shift_theta(scale: ArrayLike, shift: ArrayLike) -> jax.Array:
 
 def affine_grid(
     theta: ArrayLike,
-    shape: tuple[int, ...],
-    image_shape: tuple[int, ...],
+    shape: Sequence[int],
+    image_shape: Sequence[int],
     *,
     align_corners: bool = False,
 ) -> jax.Array:
@@ -240,10 +244,12 @@ def affine_grid(
 
   Examples:
     >>> import jax.numpy as jnp
+    >>> import jaxglimpse as jg
     >>> identity = jnp.array([[1.0, 0.0]])
-    >>> affine_grid(identity, (4,), (4,))[..., 0].tolist()
+    >>> jg.affine_grid(identity, (4,), (4,))[..., 0].tolist()
     [0.0, 1.0, 2.0, 3.0]
-    >>> affine_grid(0.5 * identity, (2,), (4,))[..., 0].tolist()
+    >>> import jaxglimpse as jg
+    >>> jg.affine_grid(0.5 * identity, (2,), (4,))[..., 0].tolist()
     [1.0, 2.0]
   """
   fn = "affine_grid"
@@ -257,13 +263,18 @@ def affine_grid(
   return jnp.stack(grid, -1).reshape(*theta.shape[:-2], *shape, n)
 
 
-def _prepare(fn, x, x_name, theta, shape, shape_name, order, padding, align_corners):
+def _prepare(
+    fn: str, x: ArrayLike, x_name: str, theta: ArrayLike, shape: Sequence[int], shape_name: str,
+    order: int, padding: str, align_corners: bool,
+) -> tuple[jax.Array, jax.Array, tuple[int, ...], int, jnp.dtype]:
   """Shared checks of glimpse and write: returns (x, theta, shape, n, dtype)."""
   _checks.sampler_options(fn, order, padding, align_corners)
   theta, n = _checks.theta(fn, theta)
   shape = _checks.shape_tuple(fn, shape_name, shape)
   _checks.per_axis(fn, shape_name, shape, n, f"theta of shape {theta.shape}")
   x = _checks.float_image(fn, x_name, x, n + 1)
+  if x_name == "image":
+    _checks.channel_layout(fn, x_name, x, n)
   _checks.batch_shape(
       fn,
       **{f"{x_name} (batch axes of shape {x.shape})": x.shape[: -(n + 1)]},
@@ -275,7 +286,7 @@ def _prepare(fn, x, x_name, theta, shape, shape_name, order, padding, align_corn
 def affine_glimpse(
     image: ArrayLike,
     theta: ArrayLike,
-    shape: tuple[int, ...],
+    shape: Sequence[int],
     *,
     align_corners: bool = False,
     padding: str = "zeros",
@@ -314,9 +325,10 @@ def affine_glimpse(
 
   Examples:
     >>> import jax.numpy as jnp
+    >>> import jaxglimpse as jg
     >>> image = jnp.arange(16.0).reshape(4, 4, 1)
     >>> zoom = jnp.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]])  # The central 2x2.
-    >>> affine_glimpse(image, zoom, (2, 2))[..., 0].tolist()
+    >>> jg.affine_glimpse(image, zoom, (2, 2))[..., 0].tolist()
     [[5.0, 6.0], [9.0, 10.0]]
 
   References:
@@ -342,7 +354,7 @@ def affine_glimpse(
 def affine_write(
     glimpse: ArrayLike,
     theta: ArrayLike,
-    image_shape: tuple[int, ...],
+    image_shape: Sequence[int],
     *,
     align_corners: bool = False,
     padding: str = "zeros",
@@ -380,8 +392,9 @@ def affine_write(
 
   Examples:
     >>> import jax.numpy as jnp
+    >>> import jaxglimpse as jg
     >>> right_half = jnp.array([[0.5, 0.5]])
-    >>> affine_write(jnp.ones((2, 1)), right_half, (4,))[..., 0].tolist()
+    >>> jg.affine_write(jnp.ones((2, 1)), right_half, (4,))[..., 0].tolist()
     [0.0, 0.0, 1.0, 1.0]
   """
   glimpse, theta, image_shape, n, dtype = _prepare(
@@ -422,8 +435,8 @@ def _pixel_scale(
 
 def box_to_affine(
     box: Box,
-    shape: tuple[int, ...],
-    image_shape: tuple[int, ...],
+    shape: Sequence[int],
+    image_shape: Sequence[int],
     *,
     align_corners: bool = False,
 ) -> jax.Array:
@@ -461,8 +474,9 @@ def box_to_affine(
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> box = Box(center=jnp.array([1.5, 3.5]), size=jnp.array([4.0, 4.0]))
-    >>> box_to_affine(box, (2, 2), (4, 8)).tolist()
+    >>> import jaxglimpse as jg
+    >>> box = jg.Box(center=jnp.array([1.5, 3.5]), size=jnp.array([4.0, 4.0]))
+    >>> jg.box_to_affine(box, (2, 2), (4, 8)).tolist()
     [[1.0, 0.0, 0.0], [0.0, 0.5, 0.0]]
   """
   fn = "box_to_affine"
@@ -470,7 +484,7 @@ def box_to_affine(
   n = _checks.ndim_of(fn, "shape", len(shape))
   image_shape = _checks.shape_tuple(fn, "image_shape", image_shape)
   _checks.per_axis(fn, "image_shape", image_shape, n, f"shape={shape!r}")
-  center, size = _checks.fields(fn, "box", box, Box, n)
+  center, size = _checks.fields(fn, "box", box, Box, n, f"shape={shape!r}")
   dtype = _checks.compute_dtype(center, size)
   center, size = jnp.broadcast_arrays(center.astype(dtype), size.astype(dtype))
   half, offset = _pixel_scale(image_shape, align_corners)
@@ -483,8 +497,8 @@ def box_to_affine(
 
 def affine_to_box(
     theta: ArrayLike,
-    shape: tuple[int, ...],
-    image_shape: tuple[int, ...],
+    shape: Sequence[int],
+    image_shape: Sequence[int],
     *,
     align_corners: bool = False,
 ) -> Box:
@@ -517,8 +531,9 @@ def affine_to_box(
 
   Examples:
     >>> import jax.numpy as jnp
+    >>> import jaxglimpse as jg
     >>> theta = jnp.array([[1.0, 0.0, 0.0], [0.0, -0.5, 0.0]])
-    >>> box = affine_to_box(theta, (2, 2), (4, 8))
+    >>> box = jg.affine_to_box(theta, (2, 2), (4, 8))
     >>> box.center.tolist(), box.size.tolist()
     ([1.5, 3.5], [4.0, 4.0])
   """

@@ -13,9 +13,18 @@ never imports it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
-from flax import nnx
+try:
+  from flax import nnx
+except ImportError as error:  # An optional dependency: say which extra brings it.
+  raise ImportError(
+      'jaxglimpse.flax needs Flax: pip install "jaxglimpse[flax]" (or pip install flax).'
+  ) from error
 from jax.typing import ArrayLike
 
 import jaxglimpse as _jg
@@ -53,8 +62,10 @@ class GaussianGlimpse(nnx.Module):
 
   Examples:
     >>> import jax.numpy as jnp
+    >>> import jaxglimpse as jg
+    >>> import jaxglimpse.flax
     >>> from flax import nnx
-    >>> attend = GaussianGlimpse(8, (4, 4), rngs=nnx.Rngs(0))
+    >>> attend = jg.flax.GaussianGlimpse(8, (4, 4), rngs=nnx.Rngs(0))
     >>> glimpse, params = attend(jnp.ones((2, 28, 28, 1)), jnp.ones((2, 8)))
     >>> glimpse.shape, params.mu.tolist()
     ((2, 4, 4, 1), [[13.5, 13.5], [13.5, 13.5]])
@@ -63,7 +74,7 @@ class GaussianGlimpse(nnx.Module):
   def __init__(
       self,
       in_features: int,
-      glimpse_shape: tuple[int, ...],
+      glimpse_shape: Sequence[int],
       *,
       kind: str = "scale_shift",
       scale_range: tuple[float, float] = (0.05, 2.0),
@@ -75,7 +86,7 @@ class GaussianGlimpse(nnx.Module):
     self.glimpse_shape = tuple(glimpse_shape)
     self.kind = kind
     size = gaussian_head_size("GaussianGlimpse", kind, len(self.glimpse_shape))
-    self.head_options = dict(
+    self.head_options: dict[str, Any] = dict(
         scale_range=tuple(scale_range), init_scale=init_scale, max_shift=max_shift
     )
     if kind == "scale_shift":  # Bad options raise here rather than at the first call.
@@ -89,7 +100,7 @@ class GaussianGlimpse(nnx.Module):
         rngs=rngs,
     )
 
-  def glimpse_params(self, features: ArrayLike, image_shape: tuple[int, ...]) -> _jg.GaussianParams:
+  def glimpse_params(self, features: ArrayLike, image_shape: Sequence[int]) -> _jg.GaussianParams:
     """Returns the `GaussianParams` ``(*batch, n)`` for an image of `image_shape`."""
     raw = self.head(jnp.asarray(features))
     return gaussian_head(
@@ -128,8 +139,10 @@ class AffineGlimpse(nnx.Module):
 
   Examples:
     >>> import jax.numpy as jnp
+    >>> import jaxglimpse as jg
+    >>> import jaxglimpse.flax
     >>> from flax import nnx
-    >>> attend = AffineGlimpse(8, (4, 4), kind="affine", rngs=nnx.Rngs(0))
+    >>> attend = jg.flax.AffineGlimpse(8, (4, 4), kind="affine", rngs=nnx.Rngs(0))
     >>> glimpse, theta = attend(jnp.ones((2, 28, 28, 1)), jnp.ones((2, 8)))
     >>> glimpse.shape, theta[0].tolist()
     ((2, 4, 4, 1), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
@@ -138,7 +151,7 @@ class AffineGlimpse(nnx.Module):
   def __init__(
       self,
       in_features: int,
-      glimpse_shape: tuple[int, ...],
+      glimpse_shape: Sequence[int],
       *,
       kind: str = "scale_shift",
       scale_range: tuple[float, float] = (0.05, 2.0),
@@ -150,10 +163,10 @@ class AffineGlimpse(nnx.Module):
       rngs: nnx.Rngs,
   ):
     self.glimpse_shape = tuple(glimpse_shape)
-    self.head_options = dict(
+    self.head_options: dict[str, Any] = dict(
         kind=kind, scale_range=tuple(scale_range), init_scale=init_scale, max_shift=max_shift
     )
-    self.glimpse_options = dict(align_corners=align_corners, padding=padding, order=order)
+    self.glimpse_options: dict[str, Any] = dict(align_corners=align_corners, padding=padding, order=order)
     size = affine_head_size(len(self.glimpse_shape), kind)
     _jg.affine_params(jnp.zeros(size), **self.head_options)  # Checks the options.
     self.head = nnx.Linear(

@@ -62,6 +62,7 @@ is 0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import math
 from typing import NamedTuple
 
@@ -121,7 +122,8 @@ def gaussian_filterbank(
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> f = gaussian_filterbank(jnp.array(2.0), jnp.array(0.5), jnp.array(1.0), 3, 5)
+    >>> import jaxglimpse as jg
+    >>> f = jg.gaussian_filterbank(jnp.array(2.0), jnp.array(0.5), jnp.array(1.0), 3, 5)
     >>> f.shape, f.sum(-1).round(6).tolist()
     ((3, 5), [1.0, 1.0, 1.0])
 
@@ -133,7 +135,7 @@ def gaussian_filterbank(
   _checks.choice(fn, "padding", padding, _checks.PADDINGS_GAUSSIAN)
   samples, size = _checks.shape_tuple(fn, "(n, size)", (n, size))
   mu, sigma, delta = (
-      _checks.float_array(fn, name, x)
+      _checks.float_param(fn, name, x)
       for name, x in (("mu", mu), ("sigma", sigma), ("delta", delta))
   )
   _checks.batch_shape(fn, mu=mu.shape, sigma=sigma.shape, delta=delta.shape)
@@ -165,8 +167,11 @@ def _setup(fn: str, x, x_name: str, params, static_shape, padding, window, taps)
   shape_name = "shape" if x_name == "image" else "image_shape"
   static_shape = _checks.shape_tuple(fn, shape_name, static_shape)
   ndim = _checks.ndim_of(fn, shape_name, len(static_shape))
+  against = f"{shape_name}={static_shape!r}"
+  params = GaussianParams(*_checks.fields(fn, "params", params, GaussianParams, ndim, against))
   x = _checks.float_image(fn, x_name, x, ndim + 1)
-  params = GaussianParams(*_checks.fields(fn, "params", params, GaussianParams, ndim))
+  if x_name == "image":
+    _checks.channel_layout(fn, x_name, x, ndim)
   _checks.batch_shape(
       fn,
       **{f"{x_name} (batch axes of shape {x.shape})": x.shape[: -(ndim + 1)]},
@@ -219,11 +224,11 @@ def _signature(ndim: int, x_letter: str, out_letter: str) -> str:
 def gaussian_glimpse(
     image: ArrayLike,
     params: GaussianParams,
-    shape: tuple[int, ...],
+    shape: Sequence[int],
     *,
     padding: str = "renormalize",
-    window: tuple[int, ...] | None = None,
-    taps: int | tuple[int, ...] | None = None,
+    window: Sequence[int] | None = None,
+    taps: int | Sequence[int] | None = None,
 ) -> jax.Array:
   """Returns the Gaussian filterbank glimpse ``(*batch, *shape, C)`` of an image.
 
@@ -266,10 +271,11 @@ def gaussian_glimpse(
 
   Examples:
     >>> import jax.numpy as jnp
+    >>> import jaxglimpse as jg
     >>> image = jnp.arange(100.0).reshape(10, 10, 1)
-    >>> params = GaussianParams(mu=jnp.array([4.5, 4.5]), sigma=jnp.array([0.1, 0.1]),
+    >>> params = jg.GaussianParams(mu=jnp.array([4.5, 4.5]), sigma=jnp.array([0.1, 0.1]),
     ...                         delta=jnp.array([1.0, 1.0]))
-    >>> g = gaussian_glimpse(image, params, (10, 10))
+    >>> g = jg.gaussian_glimpse(image, params, (10, 10))
     >>> g.shape, bool(jnp.allclose(g, image, atol=1e-4))
     ((10, 10, 1), True)
 
@@ -300,11 +306,11 @@ def gaussian_glimpse(
 def gaussian_write(
     glimpse: ArrayLike,
     params: GaussianParams,
-    image_shape: tuple[int, ...],
+    image_shape: Sequence[int],
     *,
     padding: str = "renormalize",
-    window: tuple[int, ...] | None = None,
-    taps: int | tuple[int, ...] | None = None,
+    window: Sequence[int] | None = None,
+    taps: int | Sequence[int] | None = None,
 ) -> jax.Array:
   """Returns DRAW's write: the glimpse spread back onto an image-sized canvas.
 
@@ -333,8 +339,9 @@ def gaussian_write(
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> params = GaussianParams(jnp.array([5.5]), jnp.array([1.0]), jnp.array([2.0]))
-    >>> canvas = gaussian_write(jnp.ones((3, 1)), params, (12,), padding="zeros")
+    >>> import jaxglimpse as jg
+    >>> params = jg.GaussianParams(jnp.array([5.5]), jnp.array([1.0]), jnp.array([2.0]))
+    >>> canvas = jg.gaussian_write(jnp.ones((3, 1)), params, (12,), padding="zeros")
     >>> canvas.shape, round(float(canvas.sum()), 3)
     ((12, 1), 3.0)
 
@@ -364,12 +371,12 @@ def gaussian_write(
 
 
 def gaussian_window(
-    shape: tuple[int, ...],
+    shape: Sequence[int],
     max_delta,
     max_sigma,
     *,
     k: float = WINDOW_SIGMAS,
-    image_shape: tuple[int, ...] | None = None,
+    image_shape: Sequence[int] | None = None,
 ) -> tuple[int, ...]:
   """Returns a window, in pixels per axis, that holds a glimpse's support.
 
@@ -403,9 +410,11 @@ def gaussian_window(
     TypeError: for traced (non-static) bounds.
 
   Examples:
-    >>> gaussian_window((64, 64), 1.0, 0.5)
+    >>> import jaxglimpse as jg
+    >>> jg.gaussian_window((64, 64), 1.0, 0.5)
     (70, 70)
-    >>> gaussian_window((12, 12), [2.0, 1.0], 1.0, image_shape=(28, 28))
+    >>> import jaxglimpse as jg
+    >>> jg.gaussian_window((12, 12), [2.0, 1.0], 1.0, image_shape=(28, 28))
     (28, 23)
   """
   fn = "gaussian_window"
@@ -425,7 +434,7 @@ def gaussian_window(
   return tuple(window)
 
 
-def gaussian_taps(max_sigma, *, k: float = WINDOW_SIGMAS) -> int | tuple[int, ...]:
+def gaussian_taps(max_sigma: float | Sequence[float], *, k: float = WINDOW_SIGMAS) -> int | tuple[int, ...]:
   """Returns a number of taps that holds each filter to kσ of its centre.
 
   A window for a single filter: ``ceil(2 k σ) + 2`` pixels, so that every
@@ -448,9 +457,11 @@ def gaussian_taps(max_sigma, *, k: float = WINDOW_SIGMAS) -> int | tuple[int, ..
     TypeError: for traced (non-static) bounds.
 
   Examples:
-    >>> gaussian_taps(2.0)
+    >>> import jaxglimpse as jg
+    >>> jg.gaussian_taps(2.0)
     22
-    >>> gaussian_taps([0.5, 1.0])
+    >>> import jaxglimpse as jg
+    >>> jg.gaussian_taps([0.5, 1.0])
     (7, 12)
   """
   fn = "gaussian_taps"
@@ -467,7 +478,7 @@ def _support(pixels: float) -> int:
 
 
 def gaussian_mask(
-    params: GaussianParams, shape: tuple[int, ...], image_shape: tuple[int, ...]
+    params: GaussianParams, shape: Sequence[int], image_shape: Sequence[int]
 ) -> jax.Array:
   """Returns the soft attention map ``a = a_y ⊗ a_x`` (⊗ over the n axes).
 
@@ -493,8 +504,9 @@ def gaussian_mask(
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> p = GaussianParams(jnp.array([4.5]), jnp.array([0.01]), jnp.array([1.0]))
-    >>> gaussian_mask(p, (4,), (10,)).round(3).tolist()
+    >>> import jaxglimpse as jg
+    >>> p = jg.GaussianParams(jnp.array([4.5]), jnp.array([0.01]), jnp.array([1.0]))
+    >>> jg.gaussian_mask(p, (4,), (10,)).round(3).tolist()
     [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
   """
   fn = "gaussian_mask"
@@ -502,7 +514,7 @@ def gaussian_mask(
   image_shape = _checks.shape_tuple(fn, "image_shape", image_shape)
   ndim = _checks.ndim_of(fn, "shape", len(shape))
   _checks.per_axis(fn, "image_shape", image_shape, ndim, f"shape={shape!r}")
-  mu, sigma, delta = _checks.fields(fn, "params", params, GaussianParams, ndim)
+  mu, sigma, delta = _checks.fields(fn, "params", params, GaussianParams, ndim, f"shape={shape!r}")
   dtype = _checks.compute_dtype(mu, sigma, delta)
   mu, sigma, delta = jnp.broadcast_arrays(*(x.astype(dtype) for x in (mu, sigma, delta)))
   half = jnp.abs(delta) * jnp.asarray(shape, dtype) / 2
@@ -510,13 +522,11 @@ def gaussian_mask(
   limit = jnp.asarray(image_shape, dtype) - 1 + CENTER_LIMIT
   lo = jnp.clip(mu - half, -CENTER_LIMIT, limit)
   hi = jnp.clip(mu + half, -CENTER_LIMIT, limit)
-  mask = None
+  mask = jnp.ones(mu.shape[:-1], dtype)  # The empty product, over no axes yet.
   for a in range(ndim):
     i = jnp.arange(image_shape[a], dtype=dtype)
     lo_a, hi_a, s = (x[..., a, None] for x in (lo, hi, scale))
     factor = (jax.scipy.special.erf((i - lo_a) / s) - jax.scipy.special.erf((i - hi_a) / s)) / 2
-    if mask is None:
-      mask = factor
-    else:  # Outer product: (*batch, S_0..S_{a-1}, 1) * (*batch, 1..1, S_a).
-      mask = mask[..., None] * factor.reshape(factor.shape[:-1] + (1,) * a + factor.shape[-1:])
+    # Outer product: (*batch, S_0..S_{a-1}, 1) * (*batch, 1..1, S_a).
+    mask = mask[..., None] * factor.reshape(factor.shape[:-1] + (1,) * a + factor.shape[-1:])
   return mask

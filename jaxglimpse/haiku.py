@@ -14,7 +14,16 @@ never imports it.
 
 from __future__ import annotations
 
-import haiku as hk
+from collections.abc import Sequence
+from typing import Any
+
+from collections.abc import Sequence
+try:
+  import haiku as hk
+except ImportError as error:  # An optional dependency: say which extra brings it.
+  raise ImportError(
+      'jaxglimpse.haiku needs Haiku: pip install "jaxglimpse[haiku]" (or pip install dm-haiku).'
+  ) from error
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -52,7 +61,9 @@ class GaussianGlimpse(hk.Module):
 
   Examples:
     >>> import haiku as hk, jax, jax.numpy as jnp
-    >>> f = hk.transform(lambda x, h: GaussianGlimpse((4, 4))(x, h))
+    >>> import jaxglimpse as jg
+    >>> import jaxglimpse.haiku
+    >>> f = hk.transform(lambda x, h: jg.haiku.GaussianGlimpse((4, 4))(x, h))
     >>> image, features = jnp.ones((2, 28, 28, 1)), jnp.ones((2, 8))
     >>> variables = f.init(jax.random.key(0), image, features)
     >>> glimpse, params = f.apply(variables, None, image, features)
@@ -62,7 +73,7 @@ class GaussianGlimpse(hk.Module):
 
   def __init__(
       self,
-      glimpse_shape: tuple[int, ...],
+      glimpse_shape: Sequence[int],
       *,
       kind: str = "scale_shift",
       scale_range: tuple[float, float] = (0.05, 2.0),
@@ -75,14 +86,14 @@ class GaussianGlimpse(hk.Module):
     self.glimpse_shape = tuple(glimpse_shape)
     self.kind = kind
     self.head_size = gaussian_head_size("GaussianGlimpse", kind, len(self.glimpse_shape))
-    self.head_options = dict(
+    self.head_options: dict[str, Any] = dict(
         scale_range=tuple(scale_range), init_scale=init_scale, max_shift=max_shift
     )
     if kind == "scale_shift":  # Bad options raise here rather than at the first call.
       _jg.affine_params(jnp.zeros(self.head_size), **self.head_options)
     self.padding = padding
 
-  def glimpse_params(self, features: ArrayLike, image_shape: tuple[int, ...]) -> _jg.GaussianParams:
+  def glimpse_params(self, features: ArrayLike, image_shape: Sequence[int]) -> _jg.GaussianParams:
     """Returns the `GaussianParams` ``(*batch, n)`` for an image of `image_shape`."""
     head = hk.Linear(self.head_size, w_init=jnp.zeros, b_init=jnp.zeros, name="head")
     raw = head(jnp.asarray(features))
@@ -121,7 +132,9 @@ class AffineGlimpse(hk.Module):
 
   Examples:
     >>> import haiku as hk, jax, jax.numpy as jnp
-    >>> f = hk.transform(lambda x, h: AffineGlimpse((4, 4), kind="affine")(x, h))
+    >>> import jaxglimpse as jg
+    >>> import jaxglimpse.haiku
+    >>> f = hk.transform(lambda x, h: jg.haiku.AffineGlimpse((4, 4), kind="affine")(x, h))
     >>> image, features = jnp.ones((2, 28, 28, 1)), jnp.ones((2, 8))
     >>> variables = f.init(jax.random.key(0), image, features)
     >>> glimpse, theta = f.apply(variables, None, image, features)
@@ -131,7 +144,7 @@ class AffineGlimpse(hk.Module):
 
   def __init__(
       self,
-      glimpse_shape: tuple[int, ...],
+      glimpse_shape: Sequence[int],
       *,
       kind: str = "scale_shift",
       scale_range: tuple[float, float] = (0.05, 2.0),
@@ -144,10 +157,10 @@ class AffineGlimpse(hk.Module):
   ):
     super().__init__(name=name)
     self.glimpse_shape = tuple(glimpse_shape)
-    self.head_options = dict(
+    self.head_options: dict[str, Any] = dict(
         kind=kind, scale_range=tuple(scale_range), init_scale=init_scale, max_shift=max_shift
     )
-    self.glimpse_options = dict(align_corners=align_corners, padding=padding, order=order)
+    self.glimpse_options: dict[str, Any] = dict(align_corners=align_corners, padding=padding, order=order)
     self.head_size = affine_head_size(len(self.glimpse_shape), kind)
     _jg.affine_params(jnp.zeros(self.head_size), **self.head_options)  # Checks the options.
 

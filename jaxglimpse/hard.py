@@ -9,6 +9,8 @@ the differentiable glimpses live in `jaxglimpse.gaussian` and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -16,7 +18,7 @@ from jax.typing import ArrayLike
 from jaxglimpse import _checks
 
 
-def crop(image: ArrayLike, start: ArrayLike, shape: tuple[int, ...]) -> jax.Array:
+def crop(image: ArrayLike, start: ArrayLike, shape: Sequence[int]) -> jax.Array:
   """Returns the window ``image[..., start : start + shape, :]`` of each example.
 
   Along spatial axis a the window covers pixels ``s_a, ..., s_a + N_a - 1``
@@ -50,10 +52,12 @@ def crop(image: ArrayLike, start: ArrayLike, shape: tuple[int, ...]) -> jax.Arra
 
   Examples:
     >>> import jax.numpy as jnp
+    >>> import jaxglimpse as jg
     >>> image = jnp.arange(16).reshape(4, 4, 1)
-    >>> crop(image, jnp.array([1, 2]), (2, 2))[..., 0].tolist()
+    >>> jg.crop(image, jnp.array([1, 2]), (2, 2))[..., 0].tolist()
     [[6, 7], [10, 11]]
-    >>> crop(image, jnp.array([-5, 3]), (2, 2))[..., 0].tolist()  # Clamped.
+    >>> import jaxglimpse as jg
+    >>> jg.crop(image, jnp.array([-5, 3]), (2, 2))[..., 0].tolist()  # Clamped.
     [[2, 3], [6, 7]]
   """
   fn = "crop"
@@ -62,15 +66,19 @@ def crop(image: ArrayLike, start: ArrayLike, shape: tuple[int, ...]) -> jax.Arra
   image = jnp.asarray(image)
   if image.ndim < n + 1:
     raise ValueError(
-        f"{fn}: image must have shape (*batch, *spatial, C) with {n} spatial "
-        f"axes (len(shape)) and a channel axis, got shape {image.shape}. Add a "
-        "trailing channel axis for single-channel data: `image[..., None]`."
+        f"{fn}: image must have shape (*batch, *spatial, C), channel-last, "
+        f"with {n} spatial axes (len(shape)) and a channel axis, got shape "
+        f"{image.shape}. Add a trailing channel axis for single-channel data: "
+        "`image[..., None]`; move a leading channel axis last: "
+        f"`jnp.moveaxis(image, -{n + 1}, -1)`."
     )
+  _checks.channel_layout(fn, "image", image, n)
   image_shape = image.shape[-(n + 1) : -1]
   if any(w > s for w, s in zip(shape, image_shape)):
     raise ValueError(
         f"{fn}: shape={shape!r} is larger than the image's spatial shape "
-        f"{image_shape} (image shape {image.shape}); a crop never pads."
+        f"{image_shape} (image shape {image.shape}, read channel-last); a crop "
+        "never pads."
     )
   start = jnp.asarray(start)
   if not jnp.issubdtype(start.dtype, jnp.integer):

@@ -12,6 +12,7 @@ end of this module.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +27,7 @@ LOG_LIMIT = 30.0
 
 
 def draw_params(
-    raw: ArrayLike, image_shape: tuple[int, ...], glimpse_shape: tuple[int, ...]
+    raw: ArrayLike, image_shape: Sequence[int], glimpse_shape: Sequence[int]
 ) -> tuple[GaussianParams, jax.Array]:
   """Returns DRAW's attention parameters, and the intensity gamma, from a linear head.
 
@@ -69,7 +70,8 @@ def draw_params(
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> params, gamma = draw_params(jnp.zeros(5), (28, 28), (12, 12))
+    >>> import jaxglimpse as jg
+    >>> params, gamma = jg.draw_params(jnp.zeros(5), (28, 28), (12, 12))
     >>> params.mu.tolist(), round(float(params.delta[0]), 4), float(gamma)
     ([13.5, 13.5], 2.4545, 1.0)
 
@@ -200,12 +202,15 @@ def affine_params(
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> affine_params(jnp.zeros(4)).tolist()
+    >>> import jaxglimpse as jg
+    >>> jg.affine_params(jnp.zeros(4)).tolist()
     [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
-    >>> theta = affine_params(jnp.array([-1e4, 1e4, 1e4, -1e4]))
+    >>> import jaxglimpse as jg
+    >>> theta = jg.affine_params(jnp.array([-1e4, 1e4, 1e4, -1e4]))
     >>> theta.round(4).tolist()
     [[0.05, 0.0, 1.0], [0.0, 2.0, -1.0]]
-    >>> affine_params(jnp.zeros((8, 6)), kind="affine").shape
+    >>> import jaxglimpse as jg
+    >>> jg.affine_params(jnp.zeros((8, 6)), kind="affine").shape
     (8, 2, 3)
 
   References:
@@ -269,7 +274,7 @@ def gaussian_head_size(fn: str, kind: str, n: int) -> int:
 def gaussian_head(
     raw: jax.Array,
     kind: str,
-    image_shape: tuple[int, ...],
+    image_shape: Sequence[int],
     glimpse_shape: tuple[int, ...],
     **options,
 ) -> GaussianParams:

@@ -10,6 +10,7 @@ conventions (see `jaxglimpse`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -52,7 +53,7 @@ class Box(NamedTuple):
 
 
 def box_to_gaussian(
-    box: Box, shape: tuple[int, ...], *, sigma: ArrayLike | None = None
+    box: Box, shape: Sequence[int], *, sigma: ArrayLike | None = None
 ) -> GaussianParams:
   """Returns the Gaussian glimpse of `shape` samples that tiles `box`.
 
@@ -77,27 +78,28 @@ def box_to_gaussian(
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> p = box_to_gaussian(Box(jnp.array([13.5, 13.5]), jnp.array([28., 14.])), (28, 7))
+    >>> import jaxglimpse as jg
+    >>> p = jg.box_to_gaussian(jg.Box(jnp.array([13.5, 13.5]), jnp.array([28., 14.])), (28, 7))
     >>> p.delta.tolist(), p.sigma.tolist()
     ([1.0, 2.0], [0.5, 1.0])
   """
   fn = "box_to_gaussian"
   shape = _checks.shape_tuple(fn, "shape", shape)
   _checks.ndim_of(fn, "shape", len(shape))
-  center, size = _checks.fields(fn, "box", box, Box, len(shape))
+  center, size = _checks.fields(fn, "box", box, Box, len(shape), f"shape={shape!r}")
   dtype = _checks.compute_dtype(center, size)
   delta = size.astype(dtype) / jnp.asarray(shape, dtype)
   if sigma is None:
     sigma = jnp.maximum(jnp.abs(delta) / 2, 0.5)
   elif isinstance(sigma, (int, float)) and not isinstance(sigma, bool):
     sigma = jnp.asarray(sigma, dtype)  # A literal such as sigma=1 is fine.
-  sigma = _checks.float_array(fn, "sigma", sigma)
+  sigma = _checks.float_param(fn, "sigma", sigma)
   out = _checks.batch_shape(fn, sigma=sigma.shape, **{"box (*batch, n)": delta.shape})
   center, sigma, delta = (jnp.broadcast_to(x.astype(dtype), out) for x in (center, sigma, delta))
   return GaussianParams(center, sigma, delta)
 
 
-def gaussian_to_box(params: GaussianParams, shape: tuple[int, ...]) -> Box:
+def gaussian_to_box(params: GaussianParams, shape: Sequence[int]) -> Box:
   """Returns the box tiled by a Gaussian glimpse: the inverse of `box_to_gaussian`.
 
   ``center = mu`` and ``size = |delta| * N``. The box ignores sigma, and a
@@ -115,20 +117,21 @@ def gaussian_to_box(params: GaussianParams, shape: tuple[int, ...]) -> Box:
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> p = GaussianParams(jnp.array([5.0]), jnp.array([1.0]), jnp.array([-2.0]))
-    >>> gaussian_to_box(p, (4,)).size.tolist()
+    >>> import jaxglimpse as jg
+    >>> p = jg.GaussianParams(jnp.array([5.0]), jnp.array([1.0]), jnp.array([-2.0]))
+    >>> jg.gaussian_to_box(p, (4,)).size.tolist()
     [8.0]
   """
   fn = "gaussian_to_box"
   shape = _checks.shape_tuple(fn, "shape", shape)
-  mu, _, delta = _checks.fields(fn, "params", params, GaussianParams, len(shape))
+  mu, _, delta = _checks.fields(fn, "params", params, GaussianParams, len(shape), f"shape={shape!r}")
   size = jnp.abs(delta) * jnp.asarray(shape, delta.dtype)
   mu, size = jnp.broadcast_arrays(mu, size)
   return Box(mu, size)
 
 
 def first_center_to_gaussian(
-    first_center: ArrayLike, sigma: ArrayLike, delta: ArrayLike, shape: tuple[int, ...]
+    first_center: ArrayLike, sigma: ArrayLike, delta: ArrayLike, shape: Sequence[int]
 ) -> GaussianParams:
   """Returns `GaussianParams` from the first-centre form ``(u, sigma, d)``.
 
@@ -150,19 +153,23 @@ def first_center_to_gaussian(
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> p = first_center_to_gaussian(jnp.array([2.0, 2.0]), jnp.array([0.5, 0.5]),
+    >>> import jaxglimpse as jg
+    >>> p = jg.first_center_to_gaussian(jnp.array([2.0, 2.0]), jnp.array([0.5, 0.5]),
     ...                              jnp.array([1.0, 1.0]), (5, 5))
     >>> p.mu.tolist()
     [4.0, 4.0]
   """
   fn = "first_center_to_gaussian"
   shape = _checks.shape_tuple(fn, "shape", shape)
-  u, sigma, delta = _checks.fields(fn, "params", (first_center, sigma, delta), GaussianParams, len(shape))
+  u, sigma, delta = _checks.fields(
+      fn, "params", (first_center, sigma, delta), GaussianParams, len(shape), f"shape={shape!r}",
+      names=("first_center", "sigma", "delta"),
+  )
   half = (jnp.asarray(shape, delta.dtype) - 1) / 2
   return GaussianParams(*jnp.broadcast_arrays(u + half * delta, sigma, delta))
 
 
-def gaussian_to_first_center(params: GaussianParams, shape: tuple[int, ...]) -> jax.Array:
+def gaussian_to_first_center(params: GaussianParams, shape: Sequence[int]) -> jax.Array:
   """Returns ``u = mu - (N - 1) / 2 * delta``, the centre of filter 0.
 
   The inverse of `first_center_to_gaussian`; sigma and delta carry over
@@ -180,11 +187,12 @@ def gaussian_to_first_center(params: GaussianParams, shape: tuple[int, ...]) -> 
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> p = GaussianParams(jnp.array([4.0]), jnp.array([0.5]), jnp.array([1.0]))
-    >>> gaussian_to_first_center(p, (5,)).tolist()
+    >>> import jaxglimpse as jg
+    >>> p = jg.GaussianParams(jnp.array([4.0]), jnp.array([0.5]), jnp.array([1.0]))
+    >>> jg.gaussian_to_first_center(p, (5,)).tolist()
     [2.0]
   """
   fn = "gaussian_to_first_center"
   shape = _checks.shape_tuple(fn, "shape", shape)
-  mu, _, delta = _checks.fields(fn, "params", params, GaussianParams, len(shape))
+  mu, _, delta = _checks.fields(fn, "params", params, GaussianParams, len(shape), f"shape={shape!r}")
   return mu - (jnp.asarray(shape, delta.dtype) - 1) / 2 * delta

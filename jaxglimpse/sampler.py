@@ -64,10 +64,12 @@ def sample(
 
   Examples:
     >>> import jax.numpy as jnp
+    >>> import jaxglimpse as jg
     >>> image = jnp.arange(6.0).reshape(2, 3, 1)
-    >>> sample(image, jnp.array([[0.5, 1.5], [1.0, 2.5]]))[..., 0].tolist()
+    >>> jg.sample(image, jnp.array([[0.5, 1.5], [1.0, 2.5]]))[..., 0].tolist()
     [3.0, 2.5]
-    >>> sample(image, jnp.array([[1.0, 3.0]]), padding="border")[..., 0].tolist()
+    >>> import jaxglimpse as jg
+    >>> jg.sample(image, jnp.array([[1.0, 3.0]]), padding="border")[..., 0].tolist()
     [5.0]
 
   References:
@@ -76,7 +78,7 @@ def sample(
   """
   fn = "sample"
   _checks.sampler_options(fn, order, padding, align_corners)
-  coords = _checks.float_array(fn, "coords", coords)
+  coords = _checks.float_param(fn, "coords", coords)
   if coords.ndim < 1:
     raise ValueError(
         f"{fn}: coords must have shape (..., n) with n = 1, 2 or 3 coordinates "
@@ -84,6 +86,7 @@ def sample(
     )
   n = _checks.ndim_of(fn, f"coords of shape {coords.shape}", coords.shape[-1])
   image = _checks.float_image(fn, "image", image, n + 1)
+  _checks.channel_layout(fn, "image", image, n)
   if image.ndim != n + 1:
     raise ValueError(
         f"{fn}: image must be one example of shape (*spatial, C) with {n} "

@@ -509,12 +509,15 @@ GOOD_PARAMS = jg.GaussianParams(*(jnp.ones(2),) * 3)
         (dict(shape=(3, -2)), ValueError, r"shape must be positive"),
         (dict(shape=(3.0, 2)), TypeError, r"shape must hold Python ints.*float"),
         (dict(shape=3), TypeError, r"shape must be a tuple of ints.*\(3,\)"),
-        (dict(shape=(3, 2, 2), image=np.zeros((6, 7, 2, 1))), ValueError, r"params.mu must have shape \(\*batch, 3\).*\(2,\)"),
-        (dict(shape=(3, 2, 2)), ValueError, r"image must have shape .* 3 spatial axes .*\(6, 7, 2\)"),
+        (dict(shape=(3, 2, 2), image=np.zeros((6, 7, 2, 1))), ValueError, r"shape=\(3, 2, 2\) gives 3 spatial axes but params has 2 .*params.mu.*\(2,\)"),
+        # The image's rank fits neither; the mistake is between shape and params.
+        (dict(shape=(3, 2, 2)), ValueError, r"shape=\(3, 2, 2\) gives 3 spatial axes but params has 2"),
+        (dict(image=np.zeros((0, 7, 2))), ValueError, r"image of shape \(0, 7, 2\) has an empty spatial axis"),
         (dict(shape=(1, 1, 1, 1)), ValueError, r"4 spatial axes"),
         (dict(params=jg.GaussianParams(jnp.ones(2), jnp.ones(3), jnp.ones(2))), ValueError, r"params.sigma"),
-        (dict(params=jg.GaussianParams(jnp.ones(2, int), jnp.ones(2), jnp.ones(2))), TypeError, r"params.mu .*int"),
-        (dict(params={"mu": 1}), TypeError, r"params must be a GaussianParams"),
+        (dict(params=jg.GaussianParams(jnp.ones(2, bool), jnp.ones(2), jnp.ones(2))), TypeError, r"params.mu .*bool"),
+        (dict(params=jg.GaussianParams(jnp.ones(2, jnp.float16), jnp.ones(2), jnp.ones(2))), TypeError, r"params.mu must be float32 or wider.*float16"),
+        (dict(params={"mu": 1}), TypeError, r"params must be a GaussianParams.*jg.GaussianParams\(\*\*params\)"),
         (
             dict(params=jg.GaussianParams(*(jnp.ones((4, 2)),) * 3), image=np.zeros((3, 6, 7, 2))),
             ValueError,
@@ -532,15 +535,15 @@ def test_malformed_glimpse_arguments(kwargs, error, match):
 def test_malformed_write_arguments_name_the_glimpse():
   with pytest.raises(TypeError, match=r"gaussian_write: glimpse .*int32"):
     jg.gaussian_write(np.zeros((3, 2, 1), np.int32), GOOD_PARAMS, (6, 7))
-  with pytest.raises(ValueError, match=r"gaussian_write: params.mu must have shape \(\*batch, 3\)"):
+  with pytest.raises(ValueError, match=r"gaussian_write: image_shape=\(6, 7, 2\) gives 3 spatial axes but params has 2"):
     jg.gaussian_write(np.zeros((3, 2, 1, 1)), GOOD_PARAMS, (6, 7, 2))
 
 
 def test_malformed_filterbank_and_mask_arguments():
   with pytest.raises(ValueError, match="gaussian_filterbank: .*positive"):
     jg.gaussian_filterbank(1.0, 1.0, 1.0, 0, 5)
-  with pytest.raises(TypeError, match="gaussian_filterbank: mu .*int"):
-    jg.gaussian_filterbank(jnp.array(1), 1.0, 1.0, 3, 5)
+  with pytest.raises(TypeError, match="gaussian_filterbank: mu .*bool"):
+    jg.gaussian_filterbank(jnp.array(True), 1.0, 1.0, 3, 5)
   with pytest.raises(ValueError, match="gaussian_filterbank: batch shapes"):
     jg.gaussian_filterbank(jnp.ones(2), jnp.ones(3), 1.0, 3, 5)
   with pytest.raises(ValueError, match="gaussian_filterbank: padding"):

@@ -66,8 +66,9 @@ def test_conversions_are_differentiable_and_jittable():
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: jg.box_to_gaussian(jg.Box(jnp.ones(2), jnp.ones(2)), (3,)), ValueError, r"box.center must have shape \(\*batch, 1\)"),
-        (lambda: jg.box_to_gaussian(jg.Box(jnp.ones(2), jnp.ones(2, int)), (3, 3)), TypeError, "box.size"),
+        (lambda: jg.box_to_gaussian(jg.Box(jnp.ones(2), jnp.ones(2)), (3,)), ValueError, r"shape=\(3,\) gives 1 spatial axis but box has 2"),
+        (lambda: jg.box_to_gaussian(jg.Box(jnp.ones(2), jnp.ones(1)), (3, 3)), ValueError, r"box.size must have shape \(\*batch, 2\)"),
+        (lambda: jg.box_to_gaussian(jg.Box(jnp.ones(2), jnp.ones(2, bool)), (3, 3)), TypeError, "box.size"),
         (lambda: jg.box_to_gaussian((1.0,), (3,)), TypeError, "box must be a Box"),
         (lambda: jg.box_to_gaussian(jg.Box(jnp.ones((2, 2)), jnp.ones((3, 2))), (3, 3)), ValueError, "do not broadcast"),
         (lambda: jg.gaussian_to_box(jg.GaussianParams(*(jnp.ones(2),) * 3), (3, 0)), ValueError, "positive"),

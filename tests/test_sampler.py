@@ -206,7 +206,9 @@ def test_no_retrace_for_the_same_shapes():
 @pytest.mark.parametrize(
     "image,coords,kwargs,error,match",
     [
-        (np.zeros((4, 5, 1)), np.zeros((3, 2), np.int32), {}, TypeError, "coords"),
+        (np.zeros((4, 5, 1)), np.zeros((3, 2), bool), {}, TypeError, "coords"),
+        (np.zeros((4, 5, 1)), np.zeros((3, 2), np.float16), {}, TypeError, "coords must be float32"),
+        (np.zeros((0, 5, 1)), np.zeros((3, 2)), {}, ValueError, r"image of shape \(0, 5, 1\) has an empty"),
         (np.zeros((4, 5, 1), np.uint8), np.zeros((3, 2)), {}, TypeError, "image.*astype"),
         (np.zeros((4, 5, 1)), np.zeros((3, 4)), {}, ValueError, r"coords of shape \(3, 4\)"),
         (np.zeros((4, 5, 1)), np.zeros(()), {}, ValueError, "coords"),
