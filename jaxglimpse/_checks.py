@@ -22,7 +22,7 @@ from jax.typing import ArrayLike
 
 PADDINGS_GAUSSIAN = ("renormalize", "zeros")
 PADDINGS_SAMPLER = ("zeros", "border", "reflection")
-ORDERS = (0, 1)
+ORDERS = (0, 1, 3)
 
 
 def shape_tuple(fn: str, name: str, shape) -> tuple[int, ...]:
@@ -177,7 +177,7 @@ def sampler_options(fn: str, order: int, padding: str, align_corners: bool) -> N
   """Checks the options of every read through the sampler."""
   if isinstance(order, bool) or order not in ORDERS:
     raise ValueError(
-        f"{fn}: order must be 0 (nearest) or 1 (linear), got {order!r}."
+        f"{fn}: order must be 0 (nearest), 1 (linear) or 3 (cubic), got {order!r}."
     )
   choice(fn, "padding", padding, PADDINGS_SAMPLER)
   if not isinstance(align_corners, (bool, np.bool_)):

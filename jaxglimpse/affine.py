@@ -287,7 +287,8 @@ def affine_glimpse(
 
       glimpse[j] = sum_p w(p; affine_grid(theta)[j]) image[p],
 
-  with N-linear (``order=1``) or nearest (``order=0``) weights w. It matches
+  with N-linear (``order=1``), cubic (``order=3``) or nearest (``order=0``)
+  weights w. It matches
   PyTorch's ``grid_sample(input, affine_grid(theta_to_torch(theta), ...))`` in
   values and gradients.
 
@@ -300,8 +301,9 @@ def affine_glimpse(
     shape: the glimpse's spatial shape, n positive Python ints (static).
     align_corners: as in `affine_grid`.
     padding: ``"zeros"``, ``"border"`` or ``"reflection"``, as in `sample`.
-    order: 1 for N-linear interpolation, 0 for nearest (not differentiable
-      in theta).
+    order: 1 for N-linear interpolation, 3 for cubic convolution (as
+      `sample`; PyTorch's ``mode="bicubic"``), 0 for nearest (not
+      differentiable in theta).
 
   Returns:
     ``(*batch, *shape, C)`` in the image's dtype. Grid and weights are

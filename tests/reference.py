@@ -5,6 +5,7 @@ the formulas in the papers and the README's conventions, and share no code with
 jaxglimpse.
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -143,19 +144,61 @@ def _fold_reflect(x, low, high):
   return low + y
 
 
+def _keys(d, a=-0.75):
+  """Keys' cubic convolution kernel at distance d."""
+  d = abs(d)
+  if d <= 1:
+    return (a + 2) * d**3 - (a + 3) * d**2 + 1
+  if d < 2:
+    return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
+  return 0.0
+
+
+def _pad_tap(i, size, padding, align_corners):
+  """A cubic tap's integer index after padding, or None if it reads 0."""
+  if padding == "zeros":
+    return i if 0 <= i < size else None
+  if padding == "reflection":
+    low, high = (0.0, size - 1.0) if align_corners else (-0.5, size - 0.5)
+    i = int(round(_fold_reflect(float(i), low, high)))
+  return min(max(i, 0), size - 1)
+
+
+def _sample_cubic(image, points, padding, align_corners):
+  spatial, n = image.shape[:-1], image.ndim - 1
+  out = np.zeros((len(points), image.shape[-1]))
+  for p, point in enumerate(points):
+    taps = []
+    for a in range(n):
+      x = float(point[a])
+      f = math.floor(x)
+      taps.append([(_pad_tap(f + k, spatial[a], padding, align_corners), _keys(x - f - k))
+                   for k in (-1, 0, 1, 2)])
+    for combo in itertools.product(*taps):
+      if all(i is not None for i, _ in combo):
+        out[p] += math.prod(w for _, w in combo) * image[tuple(i for i, _ in combo)]
+  return out
+
+
 def sample_ref(image, coords, order=1, padding="zeros", align_corners=False):
-  """N-linear (order 1) or nearest (order 0) reads, one point at a time.
+  """N-linear (order 1), cubic (order 3) or nearest (order 0) reads, one
+  point at a time.
 
   image: (*spatial, C); coords: (..., n) pixel coordinates. Padding as in
   PyTorch's grid_sample: "zeros" reads 0 outside, "border" clamps the
   coordinate to [0, S-1], "reflection" mirrors it about [-1/2, S-1/2]
-  (align_corners=False) or [0, S-1] (True) and then clamps it.
+  (align_corners=False) or [0, S-1] (True) and then clamps it. Order 3 is
+  Keys' cubic convolution (A = -0.75) over the taps floor(x) - 1 ... floor(x)
+  + 2 of each axis, with the padding applied to each tap's index instead.
   """
   image = np.asarray(image, dtype=np.float64)
   coords = np.asarray(coords, dtype=np.float64)
   spatial = image.shape[:-1]
   n = len(spatial)
   points = coords.reshape(-1, n)
+  if order == 3:
+    out = _sample_cubic(image, points, padding, align_corners)
+    return out.reshape(*coords.shape[:-1], image.shape[-1])
   out = np.zeros((len(points), image.shape[-1]))
   for p, point in enumerate(points):
     xs = []
