@@ -184,6 +184,23 @@ def sampler_options(fn: str, order: int, padding: str, align_corners: bool) -> N
     raise TypeError(f"{fn}: align_corners must be True or False, got {align_corners!r}.")
 
 
+def supersample(fn: str, value, n: int) -> tuple[int, ...]:
+  """Returns ``supersample=`` as n positive Python ints (it sets shapes)."""
+  values = value if isinstance(value, (tuple, list)) else (value,) * n
+  for v in values:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+      raise TypeError(
+          f"{fn}: supersample must be a positive int or {n} of them (it is "
+          f"static under jit), got {value!r}."
+      )
+  if len(values) != n or any(v < 1 for v in values):
+    raise ValueError(
+        f"{fn}: supersample must be a positive int or {n} of them, one per "
+        f"spatial axis, got {value!r}."
+    )
+  return tuple(int(v) for v in values)
+
+
 def static_bounds(fn: str, name: str, value, n: int, where: str = "") -> np.ndarray:
   """Returns a static, finite, non-negative bound as n float64 numbers."""
   try:

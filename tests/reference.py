@@ -251,3 +251,40 @@ def affine_grid_ref(theta, shape, image_shape, align_corners=False):
       else:
         out[j + (i,)] = ((x + 1.0) * image_shape[i] - 1.0) / 2.0
   return out
+
+
+def glimpse_units_ref(shape, align_corners=False, supersample=None):
+  """Normalised glimpse coordinates of every sub-sample: (N_1, s_1, ..., n).
+
+  Sample j of N sits at u_j = (2j + 1) / N - 1 (align_corners=False) or
+  2j / (N - 1) - 1 (True; 0 if N = 1); its cell is 2 / N or 2 / (N - 1) (2 if
+  N = 1) wide, and its s sub-samples sit at the centres of s equal parts of
+  the cell, as torchvision's roi_align places sampling_ratio samples in a bin.
+  """
+  n = len(shape)
+  supersample = supersample or (1,) * n
+  out = np.zeros((*(x for m, s in zip(shape, supersample) for x in (m, s)), n))
+  for index in np.ndindex(*out.shape[:-1]):
+    for a, (m, s) in enumerate(zip(shape, supersample)):
+      j, k = index[2 * a], index[2 * a + 1]
+      if align_corners:
+        u, cell = (2 * j / (m - 1) - 1, 2 / (m - 1)) if m > 1 else (0.0, 2.0)
+      else:
+        u, cell = (2 * j + 1) / m - 1, 2 / m
+      out[index + (a,)] = u - cell / 2 + (k + 0.5) * cell / s
+  return out
+
+
+def to_pixels_ref(x, image_shape, align_corners=False):
+  """Normalised image coordinates (..., n) to pixels."""
+  size = np.asarray(image_shape, dtype=np.float64)
+  if align_corners:
+    return (x + 1) * (size - 1) / 2
+  return ((x + 1) * size - 1) / 2
+
+
+def warp_read_ref(image, pixels, order=1, padding="zeros", align_corners=False):
+  """The mean over sub-samples of reads at pixels (N_1, s_1, ..., N_n, s_n, n)."""
+  values = sample_ref(image, pixels, order, padding, align_corners)
+  n = pixels.shape[-1]
+  return values.mean(axis=tuple(2 * a + 1 for a in range(n)))
