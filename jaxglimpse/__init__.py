@@ -49,6 +49,10 @@ from jaxglimpse.params import box_to_gaussian as box_to_gaussian
 from jaxglimpse.params import first_center_to_gaussian as first_center_to_gaussian
 from jaxglimpse.params import gaussian_to_box as gaussian_to_box
 from jaxglimpse.params import gaussian_to_first_center as gaussian_to_first_center
+from jaxglimpse.projective import homography_from_points as homography_from_points
+from jaxglimpse.projective import projective_glimpse as projective_glimpse
+from jaxglimpse.projective import projective_grid as projective_grid
+from jaxglimpse.projective import projective_write as projective_write
 from jaxglimpse.sampler import sample as sample
 
 __version__ = "0.1.0"
@@ -74,6 +78,10 @@ __all__ = (
     "gaussian_to_first_center",
     "gaussian_window",
     "gaussian_write",
+    "homography_from_points",
+    "projective_glimpse",
+    "projective_grid",
+    "projective_write",
     "sample",
     "scale_shift_theta",
     "theta_from_torch",

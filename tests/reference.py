@@ -288,3 +288,26 @@ def warp_read_ref(image, pixels, order=1, padding="zeros", align_corners=False):
   values = sample_ref(image, pixels, order, padding, align_corners)
   n = pixels.shape[-1]
   return values.mean(axis=tuple(2 * a + 1 for a in range(n)))
+
+
+def projective_pixels_ref(matrix, units, image_shape, align_corners=False):
+  """Pixels (..., n) of a projective map of normalised units (..., n), and
+  whether each point lies in front of the horizon (w > 0)."""
+  matrix = np.asarray(matrix, dtype=np.float64)
+  n = units.shape[-1]
+  homogeneous = np.concatenate([units, np.ones(units.shape[:-1] + (1,))], axis=-1)
+  y = homogeneous @ matrix.T
+  w = y[..., n:]
+  valid = w[..., 0] > 0
+  x = y[..., :n] / np.where(w > 0, w, 1)
+  return to_pixels_ref(x, image_shape, align_corners), valid
+
+
+def homography_ref(src, dst):
+  """The 3 x 3 matrix with (dst, 1) ~ H (src, 1), from the null space (SVD)."""
+  rows = []
+  for (a, b), (c, d) in zip(np.asarray(src, np.float64), np.asarray(dst, np.float64)):
+    rows.append([a, b, 1, 0, 0, 0, -a * c, -b * c, -c])
+    rows.append([0, 0, 0, a, b, 1, -a * d, -b * d, -d])
+  h = np.linalg.svd(np.array(rows))[2][-1]
+  return (h / h[-1]).reshape(3, 3)
