@@ -54,6 +54,10 @@ from jaxglimpse.projective import projective_glimpse as projective_glimpse
 from jaxglimpse.projective import projective_grid as projective_grid
 from jaxglimpse.projective import projective_write as projective_write
 from jaxglimpse.sampler import sample as sample
+from jaxglimpse.tps import tps_controls as tps_controls
+from jaxglimpse.tps import tps_glimpse as tps_glimpse
+from jaxglimpse.tps import tps_grid as tps_grid
+from jaxglimpse.tps import tps_write as tps_write
 
 __version__ = "0.1.0"
 
@@ -86,4 +90,8 @@ __all__ = (
     "scale_shift_theta",
     "theta_from_torch",
     "theta_to_torch",
+    "tps_controls",
+    "tps_glimpse",
+    "tps_grid",
+    "tps_write",
 )

@@ -36,6 +36,10 @@ PUBLIC = {
     "scale_shift_theta",
     "theta_from_torch",
     "theta_to_torch",
+    "tps_controls",
+    "tps_glimpse",
+    "tps_grid",
+    "tps_write",
 }
 
 
