@@ -43,6 +43,8 @@ from jaxglimpse.gaussian import gaussian_write as gaussian_write
 from jaxglimpse.hard import crop as crop
 from jaxglimpse.heads import affine_params as affine_params
 from jaxglimpse.heads import draw_params as draw_params
+from jaxglimpse.heads import projective_params as projective_params
+from jaxglimpse.heads import tps_params as tps_params
 from jaxglimpse.params import Box as Box
 from jaxglimpse.params import GaussianParams as GaussianParams
 from jaxglimpse.params import box_to_gaussian as box_to_gaussian
@@ -85,6 +87,7 @@ __all__ = (
     "homography_from_points",
     "projective_glimpse",
     "projective_grid",
+    "projective_params",
     "projective_write",
     "sample",
     "scale_shift_theta",
@@ -93,5 +96,6 @@ __all__ = (
     "tps_controls",
     "tps_glimpse",
     "tps_grid",
+    "tps_params",
     "tps_write",
 )

@@ -31,6 +31,7 @@ PUBLIC = {
     "homography_from_points",
     "projective_glimpse",
     "projective_grid",
+    "projective_params",
     "projective_write",
     "sample",
     "scale_shift_theta",
@@ -39,6 +40,7 @@ PUBLIC = {
     "tps_controls",
     "tps_glimpse",
     "tps_grid",
+    "tps_params",
     "tps_write",
 }
 
