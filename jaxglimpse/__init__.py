@@ -43,13 +43,23 @@ from jaxglimpse.gaussian import gaussian_write as gaussian_write
 from jaxglimpse.hard import crop as crop
 from jaxglimpse.heads import affine_params as affine_params
 from jaxglimpse.heads import draw_params as draw_params
+from jaxglimpse.heads import projective_params as projective_params
+from jaxglimpse.heads import tps_params as tps_params
 from jaxglimpse.params import Box as Box
 from jaxglimpse.params import GaussianParams as GaussianParams
 from jaxglimpse.params import box_to_gaussian as box_to_gaussian
 from jaxglimpse.params import first_center_to_gaussian as first_center_to_gaussian
 from jaxglimpse.params import gaussian_to_box as gaussian_to_box
 from jaxglimpse.params import gaussian_to_first_center as gaussian_to_first_center
+from jaxglimpse.projective import homography_from_points as homography_from_points
+from jaxglimpse.projective import projective_glimpse as projective_glimpse
+from jaxglimpse.projective import projective_grid as projective_grid
+from jaxglimpse.projective import projective_write as projective_write
 from jaxglimpse.sampler import sample as sample
+from jaxglimpse.tps import tps_controls as tps_controls
+from jaxglimpse.tps import tps_glimpse as tps_glimpse
+from jaxglimpse.tps import tps_grid as tps_grid
+from jaxglimpse.tps import tps_write as tps_write
 
 __version__ = "0.1.0"
 
@@ -74,8 +84,18 @@ __all__ = (
     "gaussian_to_first_center",
     "gaussian_window",
     "gaussian_write",
+    "homography_from_points",
+    "projective_glimpse",
+    "projective_grid",
+    "projective_params",
+    "projective_write",
     "sample",
     "scale_shift_theta",
     "theta_from_torch",
     "theta_to_torch",
+    "tps_controls",
+    "tps_glimpse",
+    "tps_grid",
+    "tps_params",
+    "tps_write",
 )

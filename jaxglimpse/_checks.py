@@ -23,7 +23,7 @@ from jax.typing import ArrayLike
 
 PADDINGS_GAUSSIAN = ("renormalize", "zeros")
 PADDINGS_SAMPLER = ("zeros", "border", "reflection")
-ORDERS = (0, 1)
+ORDERS = (0, 1, 3)
 
 
 def shape_tuple(fn: str, name: str, shape) -> tuple[int, ...]:
@@ -279,11 +279,28 @@ def sampler_options(fn: str, order: int, padding: str, align_corners: bool) -> N
   """Checks the options of every read through the sampler."""
   if isinstance(order, bool) or order not in ORDERS:
     raise ValueError(
-        f"{fn}: order must be 0 (nearest) or 1 (linear), got {order!r}."
+        f"{fn}: order must be 0 (nearest), 1 (linear) or 3 (cubic), got {order!r}."
     )
   choice(fn, "padding", padding, PADDINGS_SAMPLER)
   if not isinstance(align_corners, (bool, np.bool_)):
     raise TypeError(f"{fn}: align_corners must be True or False, got {align_corners!r}.")
+
+
+def supersample(fn: str, value, n: int) -> tuple[int, ...]:
+  """Returns ``supersample=`` as n positive Python ints (it sets shapes)."""
+  values = value if isinstance(value, (tuple, list)) else (value,) * n
+  for v in values:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+      raise TypeError(
+          f"{fn}: supersample must be a positive int or {n} of them (it is "
+          f"static under jit), got {value!r}."
+      )
+  if len(values) != n or any(v < 1 for v in values):
+    raise ValueError(
+        f"{fn}: supersample must be a positive int or {n} of them, one per "
+        f"spatial axis, got {value!r}."
+    )
+  return tuple(int(v) for v in values)
 
 
 def static_bounds(fn: str, name: str, value, n: int, where: str = "") -> np.ndarray:

@@ -1,14 +1,24 @@
 """The interpolation engine: reads images at real-valued pixel coordinates.
 
-Under `jaxglimpse.sample` and the affine glimpse and write. For a batch of
-points it finds the pixels each point reads, its stencil: the 2**n pixels
-around it (order 1) or the nearest one (order 0). Their indices are clipped
-into the image and every read that falls outside reads 0, so no coordinate,
-however large, makes an out-of-range gather, and a finite coordinate gets a
-finite gradient. The interpolation weights use the pixels ``floor(x)`` and
-``floor(x) + 1`` with ``t = x - floor(x)``: at an integer coordinate the
-gradient is then the forward difference ``image[i + 1] - image[i]``, as in
-PyTorch and ``scipy.ndimage``, where the ``ceil`` pixel would give 0.
+Under `jaxglimpse.sample` and every grid-based glimpse and write. For a
+batch of points it finds the pixels each point reads, its stencil: the 2**n
+pixels around it (order 1), the 4**n pixels from ``floor(x) - 1`` to
+``floor(x) + 2`` on each axis (order 3, cubic convolution) or the nearest one
+(order 0). Their indices are clipped into the image and every read that falls
+outside reads 0, so no coordinate, however large, makes an out-of-range
+gather, and a finite coordinate gets a finite gradient. The interpolation
+weights use the pixels from ``floor(x)`` on, with ``t = x - floor(x)``: at an
+integer coordinate the gradient is then the forward difference
+``image[i + 1] - image[i]`` (order 1), as in PyTorch and ``scipy.ndimage``,
+where the ``ceil`` pixel would give 0.
+
+Padding. Orders 0 and 1 apply the padding to the coordinate, as PyTorch's
+``grid_sample`` does: clipped or mirrored into the image, with the padding's
+derivative in the gradient. Order 3 applies it to each tap's integer index,
+as PyTorch's bicubic ``grid_sample`` does: ``"border"`` clips the index,
+``"reflection"`` mirrors it (about ``-1/2`` and ``S - 1/2``, or ``0`` and
+``S - 1`` with ``align_corners``), and the coordinate's gradient is that of
+the cubic weights alone.
 
 Speed. Each of the stencil's pixels is one ``lax.gather`` over the batch,
 with the image's batch axes as the gather's batch axes: K glimpses of an image
@@ -74,10 +84,49 @@ def _pad_coordinate(x: jax.Array, size: int, padding: str, align_corners: bool) 
   return jnp.where(x < -2, -2, jnp.where(x > size + 1, size + 1, x)).astype(x.dtype)
 
 
+def _fold_cubic(x: jax.Array, size: int, padding: str, align_corners: bool) -> jax.Array:
+  """Folds a coordinate that order 3 reads into a range of the same reads.
+
+  Within ``[-3, size + 2]`` x is left as it is. Beyond it, with ``"zeros"``
+  every tap is outside and with ``"border"`` every tap is clipped to the same
+  end pixel, so x is clamped (gradient 0); with ``"reflection"`` the taps'
+  indices repeat with the mirror's period, so x is moved by whole periods
+  (gradient 1), which keeps even a huge coordinate's index in range.
+  """
+  lo, hi = -3, size + 2
+  beyond = (x < lo) | (x > hi)
+  if padding != "reflection":
+    return jnp.where(x < lo, lo, jnp.where(x > hi, hi, x)).astype(x.dtype)
+  period = 2 * size if not align_corners else max(2 * (size - 1), 1)
+  folded = x - period * jnp.floor((x - lo) / period)
+  folded = jnp.where(jnp.isfinite(folded), folded, 0)
+  return jnp.where(beyond, folded, x).astype(x.dtype)
+
+
+def _pad_index(i: jax.Array, size: int, padding: str, align_corners: bool):
+  """Order 3: a tap's integer index padded, and whether it is in the image.
+
+  ``"border"`` clips the index, ``"reflection"`` mirrors it, as PyTorch's
+  bicubic ``grid_sample`` does for each tap; both always land inside (None).
+  """
+  if padding == "zeros":
+    unsigned = jax.lax.bitcast_convert_type(i, _unsigned(i.dtype))
+    return i, unsigned <= size - 1
+  if padding == "reflection":
+    if align_corners:
+      period = max(2 * (size - 1), 1)
+      j = jnp.remainder(i, period)
+      i = jnp.where(j > size - 1, period - j, j)
+    else:
+      j = jnp.remainder(i, 2 * size)
+      i = jnp.where(j >= size, 2 * size - 1 - j, j)
+  return jnp.where(i < 0, 0, jnp.where(i > size - 1, size - 1, i)), None
+
+
 def _index_dtype(size: int):
   """The integer dtype of the indices along an image axis of `size` pixels,
   with room for the stencil's pixels just outside either end."""
-  return jnp.int32 if size + 2 < np.iinfo(np.int32).max else jnp.int64
+  return jnp.int32 if size + 4 < np.iinfo(np.int32).max else jnp.int64
 
 
 class Spec(NamedTuple):
@@ -92,7 +141,7 @@ class Spec(NamedTuple):
 
   Attributes:
     spatial: the image's spatial shape, n ints.
-    order: 0 (nearest) or 1 (N-linear).
+    order: 0 (nearest), 1 (N-linear) or 3 (cubic convolution).
     padding: ``"zeros"``, ``"border"`` or ``"reflection"``.
     align_corners: only used by ``padding="reflection"``.
     kept: which of the points' leading (batch) axes the image has too, in
@@ -118,24 +167,54 @@ class Stencil(NamedTuple):
   """The pixels that a batch of points reads, from `stencil`.
 
   Attributes:
-    indices: K = 2**n (order 1) or 1 (order 0) arrays ``(*lead, P, n)``, the
-      k-th pixel of each point's stencil, right where `inside` holds and
-      arbitrary elsewhere. Pixel k is, along axis a, the lower pixel if bit
-      ``n - 1 - a`` of k is 0, the upper one if it is 1 (the last axis varies
-      fastest).
-    inside: K boolean arrays ``(*lead, P)``: whether pixel k lies in the
-      image. Pixels outside read 0.
-    frac: order 1: n arrays ``(*lead, P)``, the position ``t = x - floor(x)``
-      between the lower and the upper pixel on each axis; order 0: None.
-    slope: order 1 and only if asked for: n arrays ``(*lead, P)``, the
+    indices: K = 2**n (order 1), 4**n (order 3) or 1 (order 0) arrays
+      ``(*lead, P, n)``, the k-th pixel of each point's stencil, right where
+      `inside` holds and arbitrary elsewhere. Pixel k is, along axis a, tap
+      ``k_a`` of that axis, with k written in base 2 (order 1) or 4 (order 3)
+      as ``(k_0, ..., k_{n-1})``, the last axis varying fastest; tap 0 is the
+      lowest pixel.
+    inside: K boolean arrays ``(*lead, P)``, or None where the pixel is
+      always inside: whether pixel k lies in the image. Pixels outside read 0.
+    frac: orders 1 and 3: n arrays ``(*lead, P)``, the position
+      ``t = x - floor(x)`` of the point past pixel ``floor(x)`` on each axis;
+      order 0: None.
+    slope: orders 1 and 3 and only if asked for: n arrays ``(*lead, P)``, the
       padding's derivative on each axis (0 where the coordinate is clipped,
       -1 where reflection mirrors it, else 1); else None.
+    cubic: order 3: per axis, the 4 weights of its taps (`cubic_weights`);
+      else None.
   """
 
   indices: list
   inside: list
   frac: list | None
   slope: list | None
+  cubic: list | None = None
+
+
+CUBIC_A = -0.75
+"""The free parameter of Keys' cubic convolution kernel, as in PyTorch."""
+
+
+def cubic_weights(t: jax.Array) -> list:
+  """The 4 weights of Keys' kernel for taps ``floor(x) - 1 + k`` at ``t``.
+
+  ``W(d) = (A + 2)|d|^3 - (A + 3)|d|^2 + 1`` for ``|d| <= 1`` and
+  ``A|d|^3 - 5A|d|^2 + 8A|d| - 4A`` for ``1 < |d| < 2``, at the distances
+  ``d = t + 1, t, 1 - t, 2 - t``; they sum to 1.
+  """
+  a = CUBIC_A
+  near = lambda d: ((a + 2) * d - (a + 3)) * d * d + 1
+  far = lambda d: ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+  return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+def cubic_slopes(t: jax.Array) -> list:
+  """The derivatives of `cubic_weights` with respect to t."""
+  a = CUBIC_A
+  near = lambda d: (3 * (a + 2) * d - 2 * (a + 3)) * d
+  far = lambda d: (3 * a * d - 10 * a) * d + 8 * a
+  return [far(t + 1), near(t), -near(1 - t), -far(2 - t)]
 
 
 def stencil(coords: tuple, spec: Spec, slopes: bool = False) -> Stencil:
@@ -154,22 +233,30 @@ def stencil(coords: tuple, spec: Spec, slopes: bool = False) -> Stencil:
   """
   spatial, order = spec.spatial, spec.order
   index_dtype = _index_dtype(max(spatial))
-  per_axis, frac, slope = [], [], []
+  per_axis, frac, slope, cubic = [], [], [], []
   for a, size in enumerate(spatial):
-    pad = functools.partial(
-        _pad_coordinate, size=size, padding=spec.padding, align_corners=spec.align_corners
-    )
+    pad = _fold_cubic if order == 3 else _pad_coordinate
+    pad = functools.partial(pad, size=size, padding=spec.padding, align_corners=spec.align_corners)
     x = coords[a]
-    if order == 1 and slopes:
+    if order != 0 and slopes:
       x, dx = jax.jvp(pad, (x,), (jnp.ones_like(x),))
       slope.append(dx)
     else:
       x = pad(x)
-    if order == 1:
+    if order != 0:
       pos = jnp.floor(x)
       frac.append(x - pos)
     else:
       pos = jnp.round(x)  # Half to even, as PyTorch.
+    if order == 3:
+      cubic.append(cubic_weights(frac[-1]))
+      # Folding keeps x in [-3, size + 2] (reflection: [-3, period - 3]).
+      i = jnp.where(pos >= -3, pos, -3).astype(index_dtype) - 1
+      ends = [
+          _pad_index(i + k, size, spec.padding, spec.align_corners) for k in range(4)
+      ]
+      per_axis.append(ends)
+      continue
     # Padding keeps x in [-2, size + 1]; a NaN goes to -2, outside the image.
     i = jnp.where(pos >= -2, pos, -2).astype(index_dtype)
     # 0 <= i <= size - 1 as one unsigned comparison.
@@ -182,10 +269,11 @@ def stencil(coords: tuple, spec: Spec, slopes: bool = False) -> Stencil:
   indices, inside = [], []
   for combo in itertools.product(*per_axis):
     indices.append(jnp.stack([i for i, _ in combo], axis=-1))
-    inside.append(functools.reduce(operator.and_, (m for _, m in combo)))
+    masks = [m for _, m in combo if m is not None]
+    inside.append(functools.reduce(operator.and_, masks) if masks else None)
   if order == 0:
     return Stencil(indices, inside, None, None)
-  return Stencil(indices, inside, frac, slope or None)
+  return Stencil(indices, inside, frac, slope or None, cubic or None)
 
 
 def _unsigned(dtype):
@@ -194,9 +282,12 @@ def _unsigned(dtype):
 
 
 def weights(pixels: Stencil) -> list:
-  """The N-linear weight of each pixel: prod over axes of t or 1 - t."""
+  """The weight of each pixel: prod over axes of t or 1 - t (order 1), of
+  the taps' cubic weights (order 3)."""
   if pixels.frac is None:
     return [1]
+  if pixels.cubic is not None:
+    return [math.prod(combo) for combo in itertools.product(*pixels.cubic)]
   bits = itertools.product((0, 1), repeat=len(pixels.frac))
   return [math.prod(t if b else 1 - t for t, b in zip(pixels.frac, k)) for k in bits]
 
@@ -229,6 +320,10 @@ def gather(image: jax.Array, pixels: Stencil, spec: Spec, dtype) -> list:
   )
   out = []
   for i, inside in zip(pixels.indices, pixels.inside):
+    if inside is None:
+      value = jax.lax.gather(image, i, dims, (1,) * (batch + n) + (channels,), mode="clip")
+      out.append((value if window else value[..., 0]).astype(dtype))
+      continue
     if not window:
       mask = inside
     else:
@@ -243,12 +338,21 @@ def gather(image: jax.Array, pixels: Stencil, spec: Spec, dtype) -> list:
   return out
 
 
-def lerp(values: list, frac: list | None) -> jax.Array:
-  """N-linear interpolation of the pixels' values, as nested linear ones.
+def lerp(values: list, frac: list | None, cubic: list | None = None) -> jax.Array:
+  """Interpolation of the pixels' values, one axis at a time.
 
-  ``v0 + t (v1 - v0)`` along the last axis, then the one before, and so on:
-  the weighted sum of the pixels in fewer operations, and exact at t = 0.
+  Order 1: ``v0 + t (v1 - v0)`` along the last axis, then the one before, and
+  so on: the weighted sum of the pixels in fewer operations, and exact at
+  t = 0. Order 3 (`cubic` given): the 4 taps' weighted sum along each axis.
   """
+  if cubic is not None:
+    for w in reversed(cubic):
+      w = [x if x.ndim == values[0].ndim else x[..., None] for x in w]
+      values = [
+          w[0] * values[k] + w[1] * values[k + 1] + w[2] * values[k + 2] + w[3] * values[k + 3]
+          for k in range(0, len(values), 4)
+      ]
+    return values[0]
   for t in reversed(frac or []):
     t = t if t.ndim == values[0].ndim else t[..., None]
     values = [v0 + t * (v1 - v0) for v0, v1 in zip(values[0::2], values[1::2])]
@@ -259,7 +363,7 @@ def lerp(values: list, frac: list | None) -> jax.Array:
 def interpolate(spec: Spec, dtype, image: jax.Array, coords: tuple) -> jax.Array:
   """`image` read at `coords` (see `stencil`); shapes as for `gather`."""
   pixels = stencil(coords, spec)
-  return lerp(gather(image, pixels, spec, dtype), pixels.frac).astype(image.dtype)
+  return lerp(gather(image, pixels, spec, dtype), pixels.frac, pixels.cubic).astype(image.dtype)
 
 
 @functools.partial(interpolate.defjvp, symbolic_zeros=True)
@@ -277,14 +381,25 @@ def _interpolate_jvp(spec, dtype, primals, tangents):
   moving = [a for a, d in enumerate(coords_dot) if not isinstance(d, SymbolicZero)]
   pixels = stencil(coords, spec, slopes=bool(moving))
   values = gather(image, pixels, spec, dtype)
-  out = lerp(values, pixels.frac).astype(image.dtype)
+  out = lerp(values, pixels.frac, pixels.cubic).astype(image.dtype)
   parts = []
   if not isinstance(image_dot, SymbolicZero):
     # Converted first, so that the image's gradient (the transpose) is
     # accumulated in the compute dtype, as `write` does: a scatter-add in
     # bfloat16 is also several times slower on CPU.
-    parts.append(lerp(gather(image_dot.astype(dtype), pixels, spec, dtype), pixels.frac))
-  if pixels.slope is not None:
+    parts.append(lerp(
+        gather(image_dot.astype(dtype), pixels, spec, dtype), pixels.frac, pixels.cubic
+    ))
+  if pixels.slope is not None and pixels.cubic is not None:
+    # Order 3: per moving axis, the read with that axis's weights replaced by
+    # their derivatives, times the tangent.
+    for a in moving:
+      step = pixels.slope[a] * jnp.where(pixels.slope[a] != 0, coords_dot[a], 0)
+      kernels = list(pixels.cubic)
+      kernels[a] = cubic_slopes(pixels.frac[a])
+      d = lerp(values, pixels.frac, kernels)
+      parts.append(d * (step if d.ndim == step.ndim else step[..., None]))
+  elif pixels.slope is not None:
     # The padding's derivative times the tangent; `where` rather than the
     # product alone, so that the gradient is 0, not NaN, where the
     # coordinate is clipped next to an infinite pixel, as under autodiff.
@@ -350,7 +465,11 @@ def write(values: jax.Array, coords: tuple, spec: Spec, dtype) -> jax.Array:
   updates = jnp.concatenate([jnp.asarray(w, dtype)[..., None] * values for w in weights(pixels)], -2)
   outside = jnp.asarray(spec.spatial, pixels.indices[0].dtype)
   index = jnp.concatenate(
-      [jnp.where(m[..., None], i, outside) for i, m in zip(pixels.indices, pixels.inside)], -2
+      [
+          i if m is None else jnp.where(m[..., None], i, outside)
+          for i, m in zip(pixels.indices, pixels.inside)
+      ],
+      -2,
   )
   batch = len(lead)
   dims = jax.lax.ScatterDimensionNumbers(

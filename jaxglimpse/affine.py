@@ -24,7 +24,6 @@ form shared with the Gaussian glimpse.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import jax
@@ -32,70 +31,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxglimpse import _checks
-from jaxglimpse._interpolation import Spec, kept_axes, read, write
+from jaxglimpse import _checks, _warp
+from jaxglimpse._interpolation import Spec
 from jaxglimpse.params import Box
 
 
-THETA_LIMIT = 1e18
+THETA_LIMIT = _warp.LIMIT
 """Entries of theta are clamped to ±THETA_LIMIT (gradient 0 beyond), so that
 the grid stays finite in float32 for any finite theta."""
-
-
-def _grid(
-    theta: jax.Array,
-    shape: tuple[int, ...],
-    image_shape: tuple[int, ...],
-    align_corners: bool,
-) -> tuple[jax.Array, ...]:
-  """`affine_grid` for a batch of thetas: n arrays ``(*batch, P)`` of pixels.
-
-  Array i holds axis i's coordinate of the P = prod(shape) samples, in
-  row-major order. The grid equation is expanded around the centred sample
-  index ``c_k = j_k - (N_k - 1) / 2`` (exact half-integers)::
-
-      p_i = sum_k theta[i, k] step[i, k] c_k + h_i theta[i, n] + (S_i - 1) / 2,
-
-  with ``u_k = 2 c_k / N_k`` and ``step = S_i / N_k``, ``h = S_i / 2``
-  (align_corners=False) or ``u_k = 2 c_k / (N_k - 1)`` and
-  ``step = (S_i - 1) / (N_k - 1)``, ``h = (S_i - 1) / 2`` (True). It equals
-  the equations in the module docstring, but an identity theta with
-  ``shape == image_shape`` lands exactly on the pixel centres, so a sample
-  meant for pixel 0 is not read at -1e-16, where the gradient would be the
-  backward rather than the forward difference.
-
-  Each axis is one matrix product of a row of the scaled theta with the
-  ``(n + 1, P)`` basis ``[c_0; ...; c_{n-1}; 1]``, so that the gradient with
-  respect to theta is one matrix product per axis too, rather than a
-  reduction over the samples per entry of theta. The axes are kept apart
-  (not stacked) so that the gradient of each is a kernel of its own, rather
-  than one kernel that evaluates every axis's branch for every element.
-  """
-  n = len(shape)
-  # Written with `where`: jnp.clip's gradient splits ties with a division,
-  # which costs the gradient a kernel of its own.
-  theta = jnp.where(theta < -THETA_LIMIT, -THETA_LIMIT, theta)
-  theta = jnp.where(theta > THETA_LIMIT, THETA_LIMIT, theta)
-  scale = np.zeros((n, n + 1))
-  offset = np.zeros((n, n + 1))  # (S_i - 1) / 2, in the column of the ones.
-  for i, size in enumerate(image_shape):
-    if align_corners:
-      scale[i, :n] = [(size - 1) / (m - 1) if m > 1 else 0.0 for m in shape]
-      scale[i, n] = (size - 1) / 2
-    else:
-      scale[i, :n] = [size / m for m in shape]
-      scale[i, n] = size / 2
-    offset[i, n] = (size - 1) / 2
-  centred = np.meshgrid(*[np.arange(m) - (m - 1) / 2 for m in shape], indexing="ij")
-  basis_np = np.stack([c.reshape(-1) for c in centred] + [np.ones(math.prod(shape))])
-  theta = theta * jnp.asarray(scale, theta.dtype) + jnp.asarray(offset, theta.dtype)
-  basis = jnp.asarray(basis_np, theta.dtype)
-  if n == 1:  # A multiply-add, fused into the read, beats a kernel for the product.
-    return (theta[..., 0, :1] * basis[0] + theta[..., 0, 1:],)
-  return tuple(
-      jnp.einsum("...k,kp->...p", theta[..., i, :], basis, precision=jax.lax.Precision.HIGHEST)
-      for i in range(n)
-  )
 
 
 def _flip_axes(theta: jax.Array) -> jax.Array:
@@ -248,7 +191,6 @@ def affine_grid(
     >>> identity = jnp.array([[1.0, 0.0]])
     >>> jg.affine_grid(identity, (4,), (4,))[..., 0].tolist()
     [0.0, 1.0, 2.0, 3.0]
-    >>> import jaxglimpse as jg
     >>> jg.affine_grid(0.5 * identity, (2,), (4,))[..., 0].tolist()
     [1.0, 2.0]
   """
@@ -259,7 +201,7 @@ def affine_grid(
   _checks.per_axis(fn, "shape", shape, n, f"theta of shape {theta.shape}")
   _checks.per_axis(fn, "image_shape", image_shape, n, f"theta of shape {theta.shape}")
   theta = theta.astype(_checks.compute_dtype(theta))
-  grid = _grid(theta, shape, image_shape, align_corners)
+  grid = _warp.affine_coords(theta, shape, image_shape, align_corners)
   return jnp.stack(grid, -1).reshape(*theta.shape[:-2], *shape, n)
 
 
@@ -291,6 +233,7 @@ def affine_glimpse(
     align_corners: bool = False,
     padding: str = "zeros",
     order: int = 1,
+    supersample: int | Sequence[int] = 1,
 ) -> jax.Array:
   """Returns the spatial transformer glimpse ``(*batch, *shape, C)``.
 
@@ -298,7 +241,8 @@ def affine_glimpse(
 
       glimpse[j] = sum_p w(p; affine_grid(theta)[j]) image[p],
 
-  with N-linear (``order=1``) or nearest (``order=0``) weights w. It matches
+  with N-linear (``order=1``), cubic (``order=3``) or nearest (``order=0``)
+  weights w. It matches
   PyTorch's ``grid_sample(input, affine_grid(theta_to_torch(theta), ...))`` in
   values and gradients.
 
@@ -311,8 +255,12 @@ def affine_glimpse(
     shape: the glimpse's spatial shape, n positive Python ints (static).
     align_corners: as in `affine_grid`.
     padding: ``"zeros"``, ``"border"`` or ``"reflection"``, as in `sample`.
-    order: 1 for N-linear interpolation, 0 for nearest (not differentiable
-      in theta).
+    order: 1 for N-linear interpolation, 3 for cubic convolution (as
+      `sample`; PyTorch's ``mode="bicubic"``), 0 for nearest (not
+      differentiable in theta).
+    supersample: a static int, or one per axis (default 1): each sample is
+      the mean of that many reads per axis, spread over its cell, which
+      antialiases a zoom-out (see the conventions in `jaxglimpse`).
 
   Returns:
     ``(*batch, *shape, C)`` in the image's dtype. Grid and weights are
@@ -321,7 +269,8 @@ def affine_glimpse(
   Raises:
     TypeError: for an integer image or theta, or a non-int shape.
     ValueError: for a malformed theta or shape, an image with too few axes,
-      batch shapes that do not broadcast, or an unknown padding or order.
+      batch shapes that do not broadcast, an unknown padding or order, or a
+      supersample that is not one positive int or one per axis.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -338,17 +287,11 @@ def affine_glimpse(
   image, theta, shape, n, dtype = _prepare(
       "affine_glimpse", image, "image", theta, shape, "shape", order, padding, align_corners
   )
+  supersample = _checks.supersample("affine_glimpse", supersample, n)
   image_shape = image.shape[-(n + 1) : -1]
-  image_batch, channels = image.shape[: -(n + 1)], image.shape[-1]
-  batch = np.broadcast_shapes(image_batch, theta.shape[:-2])
-  coords = _grid(theta.astype(dtype), shape, image_shape, align_corners)
-  coords = tuple(jnp.broadcast_to(c, (*batch, c.shape[-1])) for c in coords)
-  kept = kept_axes(image_batch, batch)
-  # The batch axes the image is broadcast along are dropped, not copied.
-  image = image.reshape(*(batch[d] for d in kept), *image_shape, channels)
-  spec = Spec(image_shape, order, padding, align_corners, kept=kept, channels=channels)
-  out = read(image, coords, spec, dtype)
-  return out.reshape(*batch, *shape, channels)
+  coords = _warp.affine_coords(theta.astype(dtype), shape, image_shape, align_corners, supersample)
+  spec = Spec(image_shape, order, padding, align_corners)
+  return _warp.read_points(image, coords, shape, supersample, spec, dtype)
 
 
 def affine_write(
@@ -359,6 +302,7 @@ def affine_write(
     align_corners: bool = False,
     padding: str = "zeros",
     order: int = 1,
+    supersample: int | Sequence[int] = 1,
 ) -> jax.Array:
   """Returns the glimpse spread back onto an image-sized canvas.
 
@@ -381,6 +325,7 @@ def affine_write(
     align_corners: as in `affine_grid`.
     padding: as in `affine_glimpse`; use the one the read used.
     order: as in `affine_glimpse`.
+    supersample: as in `affine_glimpse`; use the one the read used.
 
   Returns:
     ``(*batch, *image_shape, C)`` in the glimpse's dtype, accumulated in
@@ -401,18 +346,11 @@ def affine_write(
       "affine_write", glimpse, "glimpse", theta, image_shape, "image_shape", order, padding,
       align_corners,
   )
+  supersample = _checks.supersample("affine_write", supersample, n)
   shape = glimpse.shape[-(n + 1) : -1]
-  channels = glimpse.shape[-1]
-  batch = np.broadcast_shapes(glimpse.shape[: -(n + 1)], theta.shape[:-2])
-  coords = _grid(theta.astype(dtype), shape, image_shape, align_corners)
-  coords = tuple(jnp.broadcast_to(c, (*batch, c.shape[-1])) for c in coords)
-  values = jnp.broadcast_to(glimpse, (*batch, *glimpse.shape[-(n + 1) :]))
-  values = values.reshape(*batch, math.prod(shape), channels)
-  spec = Spec(
-      image_shape, order, padding, align_corners, kept=tuple(range(len(batch))),
-      channels=channels,
-  )
-  return write(values, coords, spec, dtype)
+  coords = _warp.affine_coords(theta.astype(dtype), shape, image_shape, align_corners, supersample)
+  spec = Spec(image_shape, order, padding, align_corners)
+  return _warp.write_points(glimpse, coords, image_shape, supersample, spec, dtype)
 
 
 def _corner_scale(shape: tuple[int, ...], align_corners: bool) -> np.ndarray:

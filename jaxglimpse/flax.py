@@ -28,7 +28,7 @@ except ImportError as error:  # An optional dependency: say which extra brings i
 from jax.typing import ArrayLike
 
 import jaxglimpse as _jg
-from jaxglimpse.heads import affine_head_size, gaussian_head, gaussian_head_size
+from jaxglimpse.heads import affine_head_size, gaussian_head, gaussian_head_size, projective_head_size
 
 
 class GaussianGlimpse(nnx.Module):
@@ -191,3 +191,129 @@ class AffineGlimpse(nnx.Module):
     theta = self.glimpse_params(features)
     glimpse = _jg.affine_glimpse(image, theta, self.glimpse_shape, **self.glimpse_options)
     return glimpse, theta
+
+
+class ProjectiveGlimpse(nnx.Module):
+  """A projective glimpse placed by a zero-initialised linear head.
+
+  The head maps features ``(*batch, in_features)`` to the n (n + 2) raw
+  outputs of `jaxglimpse.projective_params`; at initialisation the matrix is
+  the identity (with the default ``init_scale = 1``): the whole image.
+
+  Args:
+    in_features: the size of the features' last axis.
+    glimpse_shape: the glimpse's spatial shape, n Python ints.
+    scale_range, init_scale, max_shift, max_perspective: as in
+      `jaxglimpse.projective_params`.
+    align_corners, padding, order, supersample: as in
+      `jaxglimpse.projective_glimpse`.
+    rngs: an ``nnx.Rngs``; the zero initialisation draws nothing from it.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import jaxglimpse as jg
+    >>> import jaxglimpse.flax
+    >>> from flax import nnx
+    >>> attend = jg.flax.ProjectiveGlimpse(8, (4, 4), rngs=nnx.Rngs(0))
+    >>> glimpse, matrix = attend(jnp.ones((2, 28, 28, 1)), jnp.ones((2, 8)))
+    >>> glimpse.shape, matrix[0].tolist()
+    ((2, 4, 4, 1), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+  """
+
+  def __init__(
+      self,
+      in_features: int,
+      glimpse_shape: tuple[int, ...],
+      *,
+      scale_range: tuple[float, float] = (0.05, 2.0),
+      init_scale: float = 1.0,
+      max_shift: float = 1.0,
+      max_perspective: float | None = None,
+      align_corners: bool = False,
+      padding: str = "zeros",
+      order: int = 1,
+      supersample: int | tuple[int, ...] = 1,
+      rngs: nnx.Rngs,
+  ):
+    self.glimpse_shape = tuple(glimpse_shape)
+    self.head_options: dict[str, Any] = dict(
+        scale_range=tuple(scale_range), init_scale=init_scale, max_shift=max_shift,
+        max_perspective=max_perspective,
+    )
+    self.glimpse_options: dict[str, Any] = dict(
+        align_corners=align_corners, padding=padding, order=order, supersample=supersample
+    )
+    size = projective_head_size(len(self.glimpse_shape))
+    _jg.projective_params(jnp.zeros(size), **self.head_options)  # Checks the options.
+    self.head = nnx.Linear(
+        in_features, size, kernel_init=nnx.initializers.zeros_init(),
+        bias_init=nnx.initializers.zeros_init(), rngs=rngs,
+    )
+
+  def __call__(self, image: ArrayLike, features: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    """Returns ``(glimpse, matrix)``: ``(*batch, *glimpse_shape, C)`` and its matrix."""
+    matrix = _jg.projective_params(self.head(jnp.asarray(features)), **self.head_options)
+    glimpse = _jg.projective_glimpse(image, matrix, self.glimpse_shape, **self.glimpse_options)
+    return glimpse, matrix
+
+
+class TPSGlimpse(nnx.Module):
+  """A thin-plate-spline glimpse whose targets a zero-initialised head moves.
+
+  The controls are the ``k x ... x k`` grid of `jaxglimpse.tps_controls`; the
+  head maps features to the K n raw outputs of `jaxglimpse.tps_params`. At
+  initialisation the targets are the controls: the identity, the whole image.
+
+  Args:
+    in_features: the size of the features' last axis.
+    glimpse_shape: the glimpse's spatial shape, n Python ints.
+    k: control points per axis (the STN paper used 4).
+    max_offset: as in `jaxglimpse.tps_params`.
+    align_corners, padding, order, supersample, regularization: as in
+      `jaxglimpse.tps_glimpse`.
+    rngs: an ``nnx.Rngs``; the zero initialisation draws nothing from it.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import jaxglimpse as jg
+    >>> import jaxglimpse.flax
+    >>> from flax import nnx
+    >>> attend = jg.flax.TPSGlimpse(8, (4, 4), rngs=nnx.Rngs(0))
+    >>> glimpse, targets = attend(jnp.ones((2, 28, 28, 1)), jnp.ones((2, 8)))
+    >>> glimpse.shape, targets.shape
+    ((2, 4, 4, 1), (2, 16, 2))
+  """
+
+  def __init__(
+      self,
+      in_features: int,
+      glimpse_shape: tuple[int, ...],
+      *,
+      k: int = 4,
+      max_offset: float = 0.5,
+      align_corners: bool = False,
+      padding: str = "zeros",
+      order: int = 1,
+      supersample: int | tuple[int, ...] = 1,
+      regularization: float = 0.0,
+      rngs: nnx.Rngs,
+  ):
+    self.glimpse_shape = tuple(glimpse_shape)
+    self.controls = nnx.Variable(_jg.tps_controls(k, len(self.glimpse_shape)))
+    self.max_offset = max_offset
+    self.glimpse_options: dict[str, Any] = dict(
+        align_corners=align_corners, padding=padding, order=order, supersample=supersample,
+        regularization=regularization,
+    )
+    size = self.controls[...].size
+    self.head = nnx.Linear(
+        in_features, size, kernel_init=nnx.initializers.zeros_init(),
+        bias_init=nnx.initializers.zeros_init(), rngs=rngs,
+    )
+
+  def __call__(self, image: ArrayLike, features: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    """Returns ``(glimpse, targets)``: ``(*batch, *glimpse_shape, C)`` and ``(*batch, K, n)``."""
+    controls = self.controls[...]
+    targets = _jg.tps_params(self.head(jnp.asarray(features)), controls, max_offset=self.max_offset)
+    glimpse = _jg.tps_glimpse(image, controls, targets, self.glimpse_shape, **self.glimpse_options)
+    return glimpse, targets

@@ -413,7 +413,6 @@ def gaussian_window(
     >>> import jaxglimpse as jg
     >>> jg.gaussian_window((64, 64), 1.0, 0.5)
     (70, 70)
-    >>> import jaxglimpse as jg
     >>> jg.gaussian_window((12, 12), [2.0, 1.0], 1.0, image_shape=(28, 28))
     (28, 23)
   """
@@ -460,7 +459,6 @@ def gaussian_taps(max_sigma: float | Sequence[float], *, k: float = WINDOW_SIGMA
     >>> import jaxglimpse as jg
     >>> jg.gaussian_taps(2.0)
     22
-    >>> import jaxglimpse as jg
     >>> jg.gaussian_taps([0.5, 1.0])
     (7, 12)
   """

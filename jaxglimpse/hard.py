@@ -56,7 +56,6 @@ def crop(image: ArrayLike, start: ArrayLike, shape: Sequence[int]) -> jax.Array:
     >>> image = jnp.arange(16).reshape(4, 4, 1)
     >>> jg.crop(image, jnp.array([1, 2]), (2, 2))[..., 0].tolist()
     [[6, 7], [10, 11]]
-    >>> import jaxglimpse as jg
     >>> jg.crop(image, jnp.array([-5, 3]), (2, 2))[..., 0].tolist()  # Clamped.
     [[2, 3], [6, 7]]
   """

@@ -205,11 +205,9 @@ def affine_params(
     >>> import jaxglimpse as jg
     >>> jg.affine_params(jnp.zeros(4)).tolist()
     [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
-    >>> import jaxglimpse as jg
     >>> theta = jg.affine_params(jnp.array([-1e4, 1e4, 1e4, -1e4]))
     >>> theta.round(4).tolist()
     [[0.05, 0.0, 1.0], [0.0, 2.0, -1.0]]
-    >>> import jaxglimpse as jg
     >>> jg.affine_params(jnp.zeros((8, 6)), kind="affine").shape
     (8, 2, 3)
 
@@ -291,3 +289,113 @@ def gaussian_head(
     return draw_params(raw, image_shape, glimpse_shape)[0]
   theta = affine_params(raw, kind="scale_shift", **options)
   return box_to_gaussian(affine_to_box(theta, glimpse_shape, image_shape), glimpse_shape)
+
+
+def projective_head_size(n: int) -> int:
+  """The number of head outputs `projective_params` takes for n spatial axes."""
+  return n * (n + 2)
+
+
+def projective_params(
+    raw: ArrayLike,
+    *,
+    scale_range: tuple[float, float] = (0.05, 2.0),
+    init_scale: float = 1.0,
+    max_shift: float = 1.0,
+    max_perspective: float | None = None,
+) -> jax.Array:
+  """Returns a projective ``matrix`` whose glimpse lies in front of the horizon.
+
+  ``raw[..., :n (n + 1)]`` gives the affine part ``theta`` exactly as
+  `affine_params` with ``kind="affine"``, and the last n entries ``q`` the
+  perspective row::
+
+      matrix = [[theta], [max_perspective · tanh(q), 1]],
+
+  so ``w = 1 + p · u >= 1 - n · max_perspective > 0`` over the glimpse's
+  [-1, 1]^n. ``raw = 0`` gives the identity (with ``init_scale = 1``).
+
+  Args:
+    raw: ``(*batch, n (n + 2))``: 3, 8 or 15 entries for n = 1, 2, 3.
+    scale_range, init_scale, max_shift: as in `affine_params`.
+    max_perspective: the bound on each perspective entry, in (0, 1 / n);
+      default ``0.5 / n``.
+
+  Returns:
+    ``matrix`` of shape ``(*batch, n + 1, n + 1)``, float32 or wider.
+
+  Raises:
+    ValueError: for a last axis of raw that fits no n, or options out of range.
+    TypeError: for a non-float raw.
+
+  Examples:
+    >>> import jaxglimpse as jg
+    >>> import jax.numpy as jnp
+    >>> jg.projective_params(jnp.zeros(8)).tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+  """
+  fn = "projective_params"
+  raw = _checks.float_array(fn, "raw", raw)
+  sizes = {projective_head_size(n): n for n in (1, 2, 3)}
+  if raw.ndim < 1 or raw.shape[-1] not in sizes:
+    raise ValueError(
+        f"{fn}: raw must have shape (*batch, n (n + 2)), that is a last axis of "
+        f"3, 8 or 15 for n = 1, 2 or 3 spatial axes, got shape {raw.shape}."
+    )
+  n = sizes[raw.shape[-1]]
+  bound = 0.5 / n if max_perspective is None else max_perspective
+  if not (isinstance(bound, (int, float)) and 0 < bound < 1 / n):
+    raise ValueError(
+        f"{fn}: max_perspective must lie in (0, 1/n) = (0, {1 / n:g}), got {max_perspective!r}."
+    )
+  raw = raw.astype(_checks.compute_dtype(raw))
+  theta = affine_params(
+      raw[..., : n * (n + 1)], kind="affine", scale_range=scale_range,
+      init_scale=init_scale, max_shift=max_shift,
+  )
+  row = jnp.concatenate(
+      [float(bound) * jnp.tanh(raw[..., n * (n + 1) :]), jnp.ones_like(raw[..., :1])], axis=-1
+  )
+  return jnp.concatenate([theta, row[..., None, :]], axis=-2)
+
+
+def tps_params(raw: ArrayLike, controls: ArrayLike, *, max_offset: float = 0.5) -> jax.Array:
+  """Returns thin-plate-spline ``targets``: the controls, each moved a bounded step.
+
+  ``targets = controls + max_offset · tanh(raw)``, with raw read as
+  ``(*batch, K, n)``; ``raw = 0`` gives the controls, the identity.
+
+  Args:
+    raw: ``(*batch, K n)``, the head's outputs.
+    controls: ``(K, n)``, e.g. `tps_controls`.
+    max_offset: the bound on each coordinate's step, in normalised units.
+
+  Returns:
+    ``targets`` of shape ``(*batch, K, n)``, float32 or wider.
+
+  Raises:
+    ValueError: if raw's last axis is not K n, or max_offset is not positive.
+    TypeError: for a non-float raw or controls.
+
+  Examples:
+    >>> import jaxglimpse as jg
+    >>> import jax.numpy as jnp
+    >>> controls = jg.tps_controls(2)
+    >>> bool((jg.tps_params(jnp.zeros(8), controls) == controls).all())
+    True
+  """
+  fn = "tps_params"
+  raw = _checks.float_array(fn, "raw", raw)
+  controls = _checks.float_array(fn, "controls", controls)
+  if controls.ndim != 2:
+    raise ValueError(f"{fn}: controls must have shape (K, n), got shape {controls.shape}.")
+  k, n = controls.shape
+  if raw.ndim < 1 or raw.shape[-1] != k * n:
+    raise ValueError(
+        f"{fn}: raw must have shape (*batch, K n) = (*batch, {k * n}) for controls "
+        f"of shape {controls.shape}, got shape {raw.shape}."
+    )
+  _checks.positive_number(fn, "max_offset", max_offset)
+  dtype = _checks.compute_dtype(raw, controls)
+  step = float(max_offset) * jnp.tanh(raw.astype(dtype)).reshape(*raw.shape[:-1], k, n)
+  return controls.astype(dtype) + step

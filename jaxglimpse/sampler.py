@@ -30,8 +30,13 @@ def sample(
   around it: along each axis, pixel ``floor(x)`` has weight ``1 - t`` and pixel
   ``floor(x) + 1`` has weight ``t``, with ``t = x - floor(x)``; the weights of
   the n axes multiply. With order 0 it is the nearest pixel, ``round(x)``, with
-  ties to even (as PyTorch). `padding` decides what lies outside the image,
-  with the meanings of PyTorch's ``grid_sample``:
+  ties to even (as PyTorch). With order 3 it is cubic convolution with Keys'
+  kernel (A = -0.75, as PyTorch's bicubic ``grid_sample``) over the 4**n
+  pixels ``floor(x) - 1`` to ``floor(x) + 2`` of each axis, whose weights at
+  the distances ``d = t + 1, t, 1 - t, 2 - t`` are
+  ``(A + 2)|d|^3 - (A + 3)|d|^2 + 1`` for ``|d| <= 1`` and
+  ``A|d|^3 - 5A|d|^2 + 8A|d| - 4A`` beyond. `padding` decides what lies
+  outside the image, with the meanings of PyTorch's ``grid_sample``:
 
   * ``"zeros"``: pixels outside the image read as 0.
   * ``"border"``: each coordinate is first clipped to [0, S - 1]; the gradient
@@ -40,6 +45,10 @@ def sample(
     [-1/2, S - 1/2] (``align_corners=False``) or about [0, S - 1]
     (``align_corners=True``), then clipped as for ``"border"``.
 
+  Order 3 pads each of the 4 tap indices instead of the coordinate, as
+  PyTorch does: ``"border"`` clips the index, ``"reflection"`` mirrors it;
+  the gradient in `coords` is that of the weights alone.
+
   Coordinates are in pixels, so `align_corners` changes nothing but where
   ``"reflection"`` mirrors: pass the value you pass to `affine_grid`.
 
@@ -47,8 +56,8 @@ def sample(
     image: one example, ``(*spatial, C)`` with n = 1, 2 or 3 spatial axes. It
       is not batched; use ``jax.vmap`` or `affine_glimpse` for batches.
     coords: ``(..., n)`` pixel coordinates in axis order, any leading shape.
-    order: 1 for N-linear interpolation, 0 for nearest (no gradient in
-      `coords`).
+    order: 1 for N-linear interpolation, 3 for cubic convolution, 0 for
+      nearest (no gradient in `coords`).
     padding: ``"zeros"``, ``"border"`` or ``"reflection"``.
     align_corners: the mirror used by ``padding="reflection"``; see above.
 
@@ -68,9 +77,10 @@ def sample(
     >>> image = jnp.arange(6.0).reshape(2, 3, 1)
     >>> jg.sample(image, jnp.array([[0.5, 1.5], [1.0, 2.5]]))[..., 0].tolist()
     [3.0, 2.5]
-    >>> import jaxglimpse as jg
     >>> jg.sample(image, jnp.array([[1.0, 3.0]]), padding="border")[..., 0].tolist()
     [5.0]
+    >>> jg.sample(image, jnp.array([[1.0, 1.0]]), order=3)[..., 0].tolist()
+    [4.0]
 
   References:
     Jaderberg, Simonyan, Zisserman and Kavukcuoglu, "Spatial Transformer

@@ -5,6 +5,7 @@ the formulas in the papers and the README's conventions, and share no code with
 jaxglimpse.
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -143,19 +144,61 @@ def _fold_reflect(x, low, high):
   return low + y
 
 
+def _keys(d, a=-0.75):
+  """Keys' cubic convolution kernel at distance d."""
+  d = abs(d)
+  if d <= 1:
+    return (a + 2) * d**3 - (a + 3) * d**2 + 1
+  if d < 2:
+    return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
+  return 0.0
+
+
+def _pad_tap(i, size, padding, align_corners):
+  """A cubic tap's integer index after padding, or None if it reads 0."""
+  if padding == "zeros":
+    return i if 0 <= i < size else None
+  if padding == "reflection":
+    low, high = (0.0, size - 1.0) if align_corners else (-0.5, size - 0.5)
+    i = int(round(_fold_reflect(float(i), low, high)))
+  return min(max(i, 0), size - 1)
+
+
+def _sample_cubic(image, points, padding, align_corners):
+  spatial, n = image.shape[:-1], image.ndim - 1
+  out = np.zeros((len(points), image.shape[-1]))
+  for p, point in enumerate(points):
+    taps = []
+    for a in range(n):
+      x = float(point[a])
+      f = math.floor(x)
+      taps.append([(_pad_tap(f + k, spatial[a], padding, align_corners), _keys(x - f - k))
+                   for k in (-1, 0, 1, 2)])
+    for combo in itertools.product(*taps):
+      if all(i is not None for i, _ in combo):
+        out[p] += math.prod(w for _, w in combo) * image[tuple(i for i, _ in combo)]
+  return out
+
+
 def sample_ref(image, coords, order=1, padding="zeros", align_corners=False):
-  """N-linear (order 1) or nearest (order 0) reads, one point at a time.
+  """N-linear (order 1), cubic (order 3) or nearest (order 0) reads, one
+  point at a time.
 
   image: (*spatial, C); coords: (..., n) pixel coordinates. Padding as in
   PyTorch's grid_sample: "zeros" reads 0 outside, "border" clamps the
   coordinate to [0, S-1], "reflection" mirrors it about [-1/2, S-1/2]
-  (align_corners=False) or [0, S-1] (True) and then clamps it.
+  (align_corners=False) or [0, S-1] (True) and then clamps it. Order 3 is
+  Keys' cubic convolution (A = -0.75) over the taps floor(x) - 1 ... floor(x)
+  + 2 of each axis, with the padding applied to each tap's index instead.
   """
   image = np.asarray(image, dtype=np.float64)
   coords = np.asarray(coords, dtype=np.float64)
   spatial = image.shape[:-1]
   n = len(spatial)
   points = coords.reshape(-1, n)
+  if order == 3:
+    out = _sample_cubic(image, points, padding, align_corners)
+    return out.reshape(*coords.shape[:-1], image.shape[-1])
   out = np.zeros((len(points), image.shape[-1]))
   for p, point in enumerate(points):
     xs = []
@@ -208,3 +251,63 @@ def affine_grid_ref(theta, shape, image_shape, align_corners=False):
       else:
         out[j + (i,)] = ((x + 1.0) * image_shape[i] - 1.0) / 2.0
   return out
+
+
+def glimpse_units_ref(shape, align_corners=False, supersample=None):
+  """Normalised glimpse coordinates of every sub-sample: (N_1, s_1, ..., n).
+
+  Sample j of N sits at u_j = (2j + 1) / N - 1 (align_corners=False) or
+  2j / (N - 1) - 1 (True; 0 if N = 1); its cell is 2 / N or 2 / (N - 1) (2 if
+  N = 1) wide, and its s sub-samples sit at the centres of s equal parts of
+  the cell, as torchvision's roi_align places sampling_ratio samples in a bin.
+  """
+  n = len(shape)
+  supersample = supersample or (1,) * n
+  out = np.zeros((*(x for m, s in zip(shape, supersample) for x in (m, s)), n))
+  for index in np.ndindex(*out.shape[:-1]):
+    for a, (m, s) in enumerate(zip(shape, supersample)):
+      j, k = index[2 * a], index[2 * a + 1]
+      if align_corners:
+        u, cell = (2 * j / (m - 1) - 1, 2 / (m - 1)) if m > 1 else (0.0, 2.0)
+      else:
+        u, cell = (2 * j + 1) / m - 1, 2 / m
+      out[index + (a,)] = u - cell / 2 + (k + 0.5) * cell / s
+  return out
+
+
+def to_pixels_ref(x, image_shape, align_corners=False):
+  """Normalised image coordinates (..., n) to pixels."""
+  size = np.asarray(image_shape, dtype=np.float64)
+  if align_corners:
+    return (x + 1) * (size - 1) / 2
+  return ((x + 1) * size - 1) / 2
+
+
+def warp_read_ref(image, pixels, order=1, padding="zeros", align_corners=False):
+  """The mean over sub-samples of reads at pixels (N_1, s_1, ..., N_n, s_n, n)."""
+  values = sample_ref(image, pixels, order, padding, align_corners)
+  n = pixels.shape[-1]
+  return values.mean(axis=tuple(2 * a + 1 for a in range(n)))
+
+
+def projective_pixels_ref(matrix, units, image_shape, align_corners=False):
+  """Pixels (..., n) of a projective map of normalised units (..., n), and
+  whether each point lies in front of the horizon (w > 0)."""
+  matrix = np.asarray(matrix, dtype=np.float64)
+  n = units.shape[-1]
+  homogeneous = np.concatenate([units, np.ones(units.shape[:-1] + (1,))], axis=-1)
+  y = homogeneous @ matrix.T
+  w = y[..., n:]
+  valid = w[..., 0] > 0
+  x = y[..., :n] / np.where(w > 0, w, 1)
+  return to_pixels_ref(x, image_shape, align_corners), valid
+
+
+def homography_ref(src, dst):
+  """The 3 x 3 matrix with (dst, 1) ~ H (src, 1), from the null space (SVD)."""
+  rows = []
+  for (a, b), (c, d) in zip(np.asarray(src, np.float64), np.asarray(dst, np.float64)):
+    rows.append([a, b, 1, 0, 0, 0, -a * c, -b * c, -c])
+    rows.append([0, 0, 0, a, b, 1, -a * d, -b * d, -d])
+  h = np.linalg.svd(np.array(rows))[2][-1]
+  return (h / h[-1]).reshape(3, 3)

@@ -74,6 +74,36 @@ def test_bilinear_values_and_gradients_match_pytorch(n, padding, align_corners):
   assert np.any((grid < 0) | (grid > np.array(image.shape[1:-1]) - 1))
 
 
+@pytest.mark.parametrize("padding,align_corners", list(itertools.product(PADDINGS, (False, True))))
+def test_bicubic_values_and_gradients_match_pytorch(padding, align_corners):
+  # PyTorch has bicubic grid_sample in 2-D only; it pads each tap's index.
+  image, theta, shape = _problem(2, seed=200 + PADDINGS.index(padding))
+  theta[1] *= 2.5  # Far enough out that border and reflection pad whole stencils.
+  cotangent = np.random.default_rng(2).normal(size=(2, *shape, 3))
+
+  @jax.jit
+  def ours(x, th, ct):
+    f = lambda x, th: affine.affine_glimpse(
+        x, th, shape, padding=padding, align_corners=align_corners, order=3
+    )
+    out, vjp = jax.vjp(f, x, th)
+    return out, *vjp(ct)
+
+  out, grad_image, grad_theta = ours(image, theta, cotangent)
+
+  image_t = torch.tensor(image, requires_grad=True)
+  theta_t = torch.tensor(np.asarray(affine.theta_to_torch(theta)), requires_grad=True)
+  out_t = _torch_glimpse(image_t, theta_t, shape, "bicubic", padding, align_corners)
+  out_t.backward(torch.tensor(cotangent))
+
+  np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=0, atol=1e-10)
+  np.testing.assert_allclose(grad_image, image_t.grad.numpy(), rtol=0, atol=1e-10)
+  torch_grad_theta = affine.theta_from_torch(theta_t.grad.numpy())
+  np.testing.assert_allclose(grad_theta, torch_grad_theta, rtol=0, atol=1e-9)
+  grid = affine.affine_grid(theta, shape, image.shape[1:-1], align_corners=align_corners)
+  assert np.any((grid < -2) | (grid > np.array(image.shape[1:-1]) + 1))
+
+
 @pytest.mark.parametrize("n,padding,align_corners", CASES)
 def test_nearest_values_match_pytorch(n, padding, align_corners):
   image, theta, shape = _problem(n, seed=100 + 10 * n + PADDINGS.index(padding))

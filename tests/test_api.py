@@ -28,10 +28,20 @@ PUBLIC = {
     "gaussian_to_first_center",
     "gaussian_window",
     "gaussian_write",
+    "homography_from_points",
+    "projective_glimpse",
+    "projective_grid",
+    "projective_params",
+    "projective_write",
     "sample",
     "scale_shift_theta",
     "theta_from_torch",
     "theta_to_torch",
+    "tps_controls",
+    "tps_glimpse",
+    "tps_grid",
+    "tps_params",
+    "tps_write",
 }
 
 

@@ -122,3 +122,17 @@ def test_gaussian_scale_shift_head_is_bounded():
 def test_bad_kind_raises(cls):
   with pytest.raises(ValueError, match="kind must be one of"):
     getattr(jgf, cls)(5, (4, 4), kind="rotation", rngs=nnx.Rngs(0))
+
+
+def test_projective_and_tps_glimpses_start_at_the_identity_and_train():
+  image = np.random.default_rng(0).normal(size=(2, 6, 6, 1)).astype(np.float32)
+  features = np.ones((2, 3), np.float32)
+  for module in (
+      jgf.ProjectiveGlimpse(3, (6, 6), rngs=nnx.Rngs(0)),
+      jgf.TPSGlimpse(3, (6, 6), k=3, rngs=nnx.Rngs(0)),
+  ):
+    glimpse, _ = module(image, features)
+    np.testing.assert_allclose(glimpse, image, atol=1e-5)
+    grads = nnx.grad(lambda m: jnp.sum(m(image, features)[0] * image[..., ::-1, :]))(module)
+    assert np.any(np.asarray(grads.head.kernel[...]) != 0)
+  assert jg.projective_params(np.zeros(8)).shape == (3, 3)

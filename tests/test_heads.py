@@ -303,3 +303,31 @@ def test_draw_params_stay_finite_for_extreme_heads():
     return jnp.sum(g[:, None, None, None] * jg.gaussian_glimpse(image, p, (12, 12)))
 
   assert np.all(np.isfinite(jax.grad(loss)(raw)))
+
+
+# --- projective_params and tps_params ---
+
+
+def test_projective_params_zero_is_the_identity_and_stays_in_front_of_the_horizon():
+  for n in (1, 2, 3):
+    np.testing.assert_array_equal(jg.projective_params(np.zeros(n * (n + 2))), np.eye(n + 1))
+  raw = np.random.default_rng(0).normal(scale=30, size=(64, 8))
+  matrix = jg.projective_params(raw)
+  corners = np.array([[a, b, 1.0] for a in (-1, 1) for b in (-1, 1)])
+  w = np.einsum("bj,cj->bc", matrix[:, 2], corners)
+  assert np.all(w >= 0.5 - 1e-12) and np.all(np.isfinite(matrix))
+  theta = jg.affine_params(raw[:, :6], kind="affine")
+  np.testing.assert_array_equal(matrix[:, :2], theta)
+  with pytest.raises(ValueError, match="projective_params: raw"):
+    jg.projective_params(np.zeros(7))
+  with pytest.raises(ValueError, match="projective_params: max_perspective"):
+    jg.projective_params(np.zeros(8), max_perspective=0.5)
+
+
+def test_tps_params_zero_is_the_identity_and_steps_are_bounded():
+  controls = jg.tps_controls(3)
+  np.testing.assert_array_equal(jg.tps_params(np.zeros((2, 18)), controls), np.broadcast_to(controls, (2, 9, 2)))
+  targets = jg.tps_params(np.full(18, 1e4), controls, max_offset=0.25)
+  np.testing.assert_allclose(targets, controls + 0.25)
+  with pytest.raises(ValueError, match="tps_params: raw"):
+    jg.tps_params(np.zeros(17), controls)

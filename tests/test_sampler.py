@@ -49,7 +49,7 @@ def _away_from_kinks(n, seed, margin=0.05):
 
 @pytest.mark.parametrize(
     "n,padding,order,align_corners",
-    list(itertools.product((1, 2, 3), PADDINGS, (0, 1), (False, True))),
+    list(itertools.product((1, 2, 3), PADDINGS, (0, 1, 3), (False, True))),
 )
 def test_matches_numpy_loop_reference(n, padding, order, align_corners):
   image, coords = _image(n), _coords(n, seed=n)
@@ -62,8 +62,23 @@ def test_matches_numpy_loop_reference(n, padding, order, align_corners):
 def test_integer_coordinates_read_pixels_exactly():
   image = _image(2)
   coords = np.stack(np.meshgrid(np.arange(4.0), np.arange(5.0), indexing="ij"), -1)
-  for order in (0, 1):
+  for order in (0, 1, 3):
     np.testing.assert_array_equal(_sample(image, coords, order=order), image)
+
+
+def test_cubic_weights_by_hand_and_padding_of_taps():
+  # Halfway, PyTorch's A = -3/4 gives the taps -3/32, 19/32, 19/32, -3/32.
+  image = np.array([1.0, 2.0, 4.0, 8.0, 16.0])[:, None]
+  out = _sample(image, np.array([[1.5], [2.0]]), order=3)[:, 0]
+  np.testing.assert_allclose(out, [(-3 * 1 + 19 * 2 + 19 * 4 - 3 * 8) / 32, 4.0], atol=1e-12)
+  # Taps -1 and -2 of x = 0.5 mirror to 0 and 1 about -1/2, so the read is
+  # that of the image [1, 0, 0, 1, 2, ...] at 2.5; with border they clip to 0.
+  image = np.arange(4.0)[:, None]
+  w = reference._keys(1.5), reference._keys(0.5), reference._keys(0.5), reference._keys(1.5)
+  out = _sample(image, np.array([[-0.5]]), order=3, padding="reflection")[0, 0]
+  np.testing.assert_allclose(out, w[0] * 1 + w[1] * 0 + w[2] * 0 + w[3] * 1, atol=1e-12)
+  out = _sample(image, np.array([[-0.5]]), order=3, padding="border")[0, 0]
+  np.testing.assert_allclose(out, w[3] * 1, atol=1e-12)
 
 
 def test_nearest_rounds_half_to_even():
@@ -110,6 +125,19 @@ def test_check_grads_away_from_kinks(n, padding, align_corners):
   check_grads(f, (image, coords), order=1, modes=["fwd", "rev"], eps=1e-4)
 
 
+@pytest.mark.parametrize(
+    "n,padding,align_corners",
+    [(1, "reflection", False), (2, "zeros", False), (3, "border", True)],
+)
+def test_check_grads_cubic(n, padding, align_corners):
+  # Keys' kernel is continuously differentiable, kinks of the padding
+  # included, since the padding moves tap indices, not the coordinate.
+  image = _image(n, channels=1 if n == 3 else 2)
+  coords = _away_from_kinks(n, seed=20 + n)
+  f = lambda x, c: sample(x, c, order=3, padding=padding, align_corners=align_corners)
+  check_grads(f, (image, coords), order=1, modes=["fwd", "rev"], eps=1e-4)
+
+
 @pytest.mark.parametrize("padding", ("zeros", "border", "reflection"))
 def test_gradient_at_integers_is_the_forward_difference(padding):
   # With the ceil corner, an identity read would have zero coordinate gradient.
@@ -136,7 +164,7 @@ def test_gradient_at_integers_in_2d():
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
-@pytest.mark.parametrize("order", (0, 1))
+@pytest.mark.parametrize("order", (0, 1, 3))
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
 def test_far_away_coordinates_are_finite(padding, order, dtype):
   image = _image(2).astype(dtype)
@@ -156,11 +184,21 @@ def test_far_away_coordinates_are_finite(padding, order, dtype):
     np.testing.assert_allclose(out[0, 0], image[3, 1], rtol=1e-6)  # Clipped to (3, 1).
 
 
-def test_infinite_coordinates_with_zero_padding_read_zero():
+@pytest.mark.parametrize("order", (1, 3))
+def test_infinite_coordinates_with_zero_padding_read_zero(order):
   image = _image(1)
   coords = np.array([[np.inf], [-np.inf]])
-  out, grad = jax.jit(jax.value_and_grad(lambda c: _sample(image, c).sum()))(coords)
+  out, grad = jax.jit(jax.value_and_grad(lambda c: _sample(image, c, order=order).sum()))(coords)
   assert out == 0 and np.all(grad == 0)
+
+
+@pytest.mark.parametrize("padding", ("border", "reflection"))
+def test_cubic_infinite_coordinates_are_finite(padding):
+  image = _image(1)
+  coords = np.array([[np.inf], [-np.inf], [1e300]])
+  f = lambda c: _sample(image, c, order=3, padding=padding).sum()
+  out, grad = jax.jit(jax.value_and_grad(f))(coords)
+  assert np.isfinite(out) and np.all(np.isfinite(grad))
 
 
 @pytest.mark.parametrize(
@@ -169,16 +207,18 @@ def test_infinite_coordinates_with_zero_padding_read_zero():
 )
 def test_dtypes(dtype, tol):
   image = np.random.default_rng(0).uniform(size=(4, 5, 2))
-  coords = _coords(2)
-  expected = _sample(image, coords)
-  out = _sample(jnp.asarray(image, dtype), jnp.asarray(coords, jnp.float32))
-  assert out.dtype == dtype
-  np.testing.assert_allclose(np.asarray(out, np.float64), expected, rtol=0, atol=tol)
+  coords = _coords(2).astype(np.float32).astype(np.float64)  # The same points in each.
+  for order in (1, 3):
+    expected = _sample(image, coords, order=order)
+    out = _sample(jnp.asarray(image, dtype), jnp.asarray(coords, jnp.float32), order=order)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(np.asarray(out, np.float64), expected, rtol=0, atol=tol)
 
 
-def test_jit_equals_eager():
+@pytest.mark.parametrize("order", (1, 3))
+def test_jit_equals_eager(order):
   image, coords = _image(3), _coords(3)
-  f = lambda x, c: sample(x, c, padding="reflection", align_corners=True)
+  f = lambda x, c: sample(x, c, padding="reflection", align_corners=True, order=order)
   np.testing.assert_allclose(jax.jit(f)(image, coords), f(image, coords), atol=1e-12)
 
 
@@ -214,7 +254,7 @@ def test_no_retrace_for_the_same_shapes():
         (np.zeros((4, 5, 1)), np.zeros(()), {}, ValueError, "coords"),
         (np.zeros((4, 5)), np.zeros((3, 2)), {}, ValueError, r"image.*\(4, 5\)"),
         (np.zeros((2, 4, 5, 1)), np.zeros((3, 2)), {}, ValueError, r"image.*\(2, 4, 5, 1\)"),
-        (np.zeros((4, 5, 1)), np.zeros((3, 2)), {"order": 3}, ValueError, "order"),
+        (np.zeros((4, 5, 1)), np.zeros((3, 2)), {"order": 2}, ValueError, "order"),
         (np.zeros((4, 5, 1)), np.zeros((3, 2)), {"padding": "wrap"}, ValueError, "padding"),
     ],
 )
