@@ -3,6 +3,9 @@
 import pathlib
 import re
 
+import jax
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -39,3 +42,43 @@ def test_readme_example_runs():
   assert namespace["glimpse"].shape == (8, 12, 3)
   assert namespace["canvas"].shape == (64, 64, 3)
   assert set(namespace["grads"]._fields) == {"mu", "sigma", "delta"}
+
+
+def _section(title):
+  text = (ROOT / "README.md").read_text()
+  return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _table_names():
+  """The first-column names of the "API at a glance" table, without backticks."""
+  return re.findall(r"^\| `([\w.]+)` \|", _section("API at a glance"), flags=re.M)
+
+
+def test_api_table_names_every_public_name_once():
+  import jaxglimpse
+
+  names = _table_names()
+  core = [n.removeprefix("jg.") for n in names if n.startswith("jg.")]
+  assert sorted(core) == sorted(jaxglimpse.__all__)
+  adapters = {n for n in names if not n.startswith("jg.")}
+  assert adapters == {
+      f"jaxglimpse.{m}.{c}" for m in ("flax", "haiku") for c in ("GaussianGlimpse", "AffineGlimpse")
+  }
+
+
+def test_api_table_adapters_exist():
+  for name in _table_names():
+    if name.startswith("jaxglimpse."):
+      module, attr = name.rsplit(".", 1)
+      module = pytest.importorskip(module)
+      assert isinstance(getattr(module, attr), type), name
+
+
+def test_readme_adapter_example_runs():
+  pytest.importorskip("flax")
+  (code,) = re.findall(r"```python\n(.*?)```", _section("Adapters"), flags=re.S)
+  namespace = {}
+  exec(compile(code, "README.md", "exec"), namespace)
+  assert 0 < float(namespace["value"]) < 100
+  (head,) = jax.tree.leaves(namespace["grads"]["attend"]["head"]["kernel"])
+  assert head.shape == (32, 4) and float(abs(head).max()) > 0
