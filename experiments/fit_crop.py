@@ -45,10 +45,15 @@ import _common
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from tqdm import tqdm
 
 import jaxglimpse as jg
+
+try:
+  import matplotlib  # noqa: F401  (the plots import pyplot; a missing extra fails here, first)
+  import optax
+  from tqdm import tqdm
+except ModuleNotFoundError as e:
+  _common.exit_missing_extra(e, "examples")
 
 
 def parse_args(argv=None):

@@ -126,3 +126,22 @@ def test_box_iou(common):
   assert common.box_iou(c, s, c + 10.0, s) == 0.0
   batch = common.box_iou(np.zeros((3, 2)), np.ones((3, 2)), np.zeros(2), np.ones(2))
   np.testing.assert_allclose(batch, 1.0)
+
+
+def test_missing_extra_is_a_one_line_error_naming_it(tmp_path):
+  # flax hidden, as after the README's `[examples]` install: the script says
+  # which extras to install instead of raising ModuleNotFoundError.
+  script = EXPERIMENTS / "cluttered_digits.py"
+  code = (
+      f"import runpy, sys; sys.modules['flax'] = None; sys.path.insert(0, {str(EXPERIMENTS)!r}); "
+      f"sys.argv = [{str(script)!r}, '--help']; runpy.run_path(sys.argv[0], run_name='__main__')"
+  )
+  env = dict(os.environ)
+  env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                        cwd=tmp_path, timeout=120)
+  assert proc.returncode == 1, proc.stderr
+  assert proc.stderr.strip().splitlines() == [
+      "cluttered_digits.py: the package 'flax' is not installed; "
+      'install the extras it needs with: pip install -e ".[examples,flax]"'
+  ]
