@@ -82,3 +82,15 @@ def test_readme_adapter_example_runs():
   assert 0 < float(namespace["value"]) < 100
   (head,) = jax.tree.leaves(namespace["grads"]["attend"]["head"]["kernel"])
   assert head.shape == (32, 4) and float(abs(head).max()) > 0
+
+
+def test_api_page_documents_every_public_name_through_the_package():
+  # `::: jaxglimpse.name`, never a private module path, so that moving code
+  # between the package's modules cannot break the reference.
+  import jaxglimpse
+
+  page = (ROOT / "docs" / "api.md").read_text()
+  documented = re.findall(r"^::: ([\w.]+)$", page, flags=re.M)
+  assert sorted(documented) == sorted(f"jaxglimpse.{n}" for n in jaxglimpse.__all__)
+  adapters = re.findall(r"^::: ([\w.]+)$", (ROOT / "docs" / "adapters.md").read_text(), flags=re.M)
+  assert set(adapters) == {n for n in _table_names() if not n.startswith("jg.")}
