@@ -145,3 +145,33 @@ def test_missing_extra_is_a_one_line_error_naming_it(tmp_path):
       "cluttered_digits.py: the package 'flax' is not installed; "
       'install the extras it needs with: pip install -e ".[examples,flax]"'
   ]
+
+
+def test_readme_tables_match_the_committed_results(tmp_path):
+  # experiments/README.md's tables are generated from experiments/results/*.json
+  # by each script's readme_tables; a hand edit of either shows up here.
+  proc = _run("tables.py", "--check", cwd=tmp_path)
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+  text = (EXPERIMENTS / "README.md").read_text()
+  for name in ("fit_crop", "fit_crop_offsets", "trainability_zoom4", "trainability_zoom1"):
+    block = text.split(f"<!-- table:{name} -->\n", 1)[1].split(f"<!-- /table:{name} -->", 1)[0]
+    assert block.startswith("| ") and block.count("\n") >= 3, name
+
+
+def test_tables_follow_the_json_and_reject_unknown_blocks(tmp_path):
+  spec = importlib.util.spec_from_file_location("tables", EXPERIMENTS / "tables.py")
+  tables = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(tables)
+  text = "a\n<!-- table:t -->\n| old |\n<!-- /table:t -->\nb\n"
+  assert tables.render(text, {"t": "| new |\n"}) == text.replace("old", "new")
+  with pytest.raises(KeyError, match="'t'"):
+    tables.render(text, {})
+  # A changed result changes the README: one success rate of trainability.json.
+  for path in tables.RESULTS_DIR.glob("*.json"):
+    (tmp_path / path.name).write_text(path.read_text())
+  result = json.loads((tmp_path / "trainability.json").read_text())
+  cell = result["results"]["affine"]["0.1"]
+  cell["success_rate"] = 0.5 if cell["success_rate"] != 0.5 else 0.4
+  (tmp_path / "trainability.json").write_text(json.dumps(result))
+  readme = (EXPERIMENTS / "README.md").read_text()
+  assert tables.render(readme, tables.tables(tmp_path)) != readme
