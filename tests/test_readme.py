@@ -94,3 +94,13 @@ def test_api_page_documents_every_public_name_through_the_package():
   assert sorted(documented) == sorted(f"jaxglimpse.{n}" for n in jaxglimpse.__all__)
   adapters = re.findall(r"^::: ([\w.]+)$", (ROOT / "docs" / "adapters.md").read_text(), flags=re.M)
   assert set(adapters) == {n for n in _table_names() if not n.startswith("jg.")}
+
+
+def test_ci_tests_the_jax_floor_of_pyproject_and_builds_the_docs():
+  pyproject = (ROOT / "pyproject.toml").read_text()
+  ci = (ROOT / ".ci" / "run").read_text()
+  for package in ("jax", "jaxlib"):
+    (floor,) = re.findall(rf'"{package}>=([\d.]+)"', pyproject)
+    assert f'"{package}=={floor}"' in ci, (package, floor)
+  assert "mkdocs build --strict" in ci
+  assert "jaxglimpse[examples,flax,haiku,docs]" in pyproject  # The test install has mkdocs.
