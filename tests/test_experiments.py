@@ -147,21 +147,25 @@ def test_missing_extra_is_a_one_line_error_naming_it(tmp_path):
   ]
 
 
-def test_readme_tables_match_the_committed_results(tmp_path):
+@pytest.fixture(scope="module")
+def tables():
+  spec = importlib.util.spec_from_file_location("tables", EXPERIMENTS / "tables.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_readme_tables_match_the_committed_results(tables, capsys):
   # experiments/README.md's tables are generated from experiments/results/*.json
   # by each script's readme_tables; a hand edit of either shows up here.
-  proc = _run("tables.py", "--check", cwd=tmp_path)
-  assert proc.returncode == 0, proc.stdout + proc.stderr
+  assert tables.main(["--check"]) == 0, capsys.readouterr().err
   text = (EXPERIMENTS / "README.md").read_text()
   for name in ("fit_crop", "fit_crop_offsets", "trainability_zoom4", "trainability_zoom1"):
     block = text.split(f"<!-- table:{name} -->\n", 1)[1].split(f"<!-- /table:{name} -->", 1)[0]
     assert block.startswith("| ") and block.count("\n") >= 3, name
 
 
-def test_tables_follow_the_json_and_reject_unknown_blocks(tmp_path):
-  spec = importlib.util.spec_from_file_location("tables", EXPERIMENTS / "tables.py")
-  tables = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(tables)
+def test_tables_follow_the_json_and_reject_unknown_blocks(tables, tmp_path):
   text = "a\n<!-- table:t -->\n| old |\n<!-- /table:t -->\nb\n"
   assert tables.render(text, {"t": "| new |\n"}) == text.replace("old", "new")
   with pytest.raises(KeyError, match="'t'"):

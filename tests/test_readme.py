@@ -104,3 +104,11 @@ def test_ci_tests_the_jax_floor_of_pyproject_and_builds_the_docs():
     assert f'"{package}=={floor}"' in ci, (package, floor)
   assert "mkdocs build --strict" in ci
   assert "jaxglimpse[examples,flax,haiku,docs]" in pyproject  # The test install has mkdocs.
+
+
+def test_the_licence_is_the_apache_2_text_that_pyproject_names():
+  licence = (ROOT / "LICENSE").read_text()
+  assert "Apache License" in licence and "Version 2.0, January 2004" in licence
+  assert "END OF TERMS AND CONDITIONS" in licence  # The full text, not a notice.
+  pyproject = (ROOT / "pyproject.toml").read_text()
+  assert 'license = "Apache-2.0"' in pyproject and 'license-files = ["LICENSE"]' in pyproject
