@@ -100,22 +100,33 @@ def _fmt(x, digits=3):
   return f"{x:.{digits - 1}f}" if x >= 1 else f"{x:.{digits}f}"
 
 
-def targets_markdown(rows) -> str:
+SMOKE_NOTE = (
+    "Quick run: a smoke test on toy shapes, which checks that every path runs. "
+    "Its times say nothing about the targets, so no verdict is given; run "
+    "`python benchmarks/run.py` for one."
+)
+
+
+def targets_markdown(rows, *, verdict: bool = True) -> str:
+  """The targets table; ``verdict=False`` (quick runs) leaves out whether each is met."""
+  met_header, met_rule = ("| met ", "|---") if verdict else ("", "")
   lines = [
-      "| target | goal | worst measured (case) | met | every case | worst, from minima |",
-      "|---|---|---|---|---|---|",
+      f"| target | goal | worst measured (case) {met_header}| every case | worst, from minima |",
+      f"|---|---|---{met_rule}|---|---|",
   ]
   for t in rows:
     op = "≤" if t["op"] == "<=" else "≥"
     if t["worst"] is None:
-      lines.append(f"| {t['target']} | {op} {t['threshold']:g} | not measured | – | | |")
+      empty = "| – | | |" if verdict else "| | |"
+      lines.append(f"| {t['target']} | {op} {t['threshold']:g} | not measured {empty}")
       continue
     every = ", ".join(f"{c} {v:.2f}" for c, v in t["values"].items())
     met = "yes" if t["met"] else f"**no** ({', '.join(t['failing'])})"
+    met_cell = f"| {met} " if verdict else ""
     worst_min = "–" if t.get("worst_min") is None else f"{t['worst_min']:.2f}"
     lines.append(
         f"| {t['target']} | {op} {t['threshold']:g} | {t['worst']:.2f} ({t['worst_case']}) "
-        f"| {met} | {every} | {worst_min} |"
+        f"{met_cell}| {every} | {worst_min} |"
     )
   return "\n".join(lines) + "\n"
 
@@ -163,8 +174,11 @@ def markdown(result) -> str:
     rounds = sorted({m["rounds"] for m in r["methods"].values() if "rounds" in m})
     parts.append(f"## {name}: {r['spec']['describe']}\n\n{'/'.join(map(str, rounds))} rounds.\n")
     parts.append(_case_table(r))
+  quick = result.get("quick", False)
   parts.append("## Targets\n\nEach ratio is measured in this run.\n")
-  parts.append(targets_markdown(result["targets"]))
+  if quick:
+    parts.append(SMOKE_NOTE + "\n")
+  parts.append(targets_markdown(result["targets"], verdict=not quick))
   if result["sweep"]:
     first = next(iter(result["sweep"].values()))["spec"]
     parts.append(

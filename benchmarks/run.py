@@ -221,6 +221,8 @@ def main(argv=None) -> dict:
   }
   log(f"{command}\n{result['machine']['cpu']}, {result['machine']['cpu_count']} CPUs, "
       f"jax {jax.__version__} on {result['machine']['devices'][0]}")
+  if args.quick:
+    log("quick: a smoke run on toy shapes, not a benchmark")
   start = time.perf_counter()
   for case in cases:
     log(f"{case.name}: {case.describe()}")
@@ -241,7 +243,9 @@ def main(argv=None) -> dict:
   (args.out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
   (args.out / "results.md").write_text(_report.markdown(result))
   plotted = _report.plot(result, args.out / "time_vs_size.png")
-  log(_report.targets_markdown(result["targets"]))
+  if args.quick:
+    log(_report.SMOKE_NOTE)
+  log(_report.targets_markdown(result["targets"], verdict=not args.quick))
   log(f"wrote {args.out / 'results.json'}, {args.out / 'results.md'}"
       + (f", {plotted}" if plotted else " (no plot: matplotlib is not installed)")
       + f" in {result['seconds']:.0f} s")

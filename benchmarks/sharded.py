@@ -176,10 +176,12 @@ def main(argv=None):
       command=" ".join(["python", "benchmarks/sharded.py"] + (argv or sys.argv[1:])),
   )
   args.out.mkdir(parents=True, exist_ok=True)
-  (args.out / "sharded.json").write_text(json.dumps({"machine": meta, "rows": rows}, indent=2) + "\n")
+  paths = args.out / "sharded.json", args.out / "sharded.md"
+  paths[0].write_text(json.dumps({"machine": meta, "rows": rows}, indent=2) + "\n")
   table = markdown(rows, meta)
-  (args.out / "sharded.md").write_text(table)
+  paths[1].write_text(table)
   print(table)
+  print(f"wrote {paths[0]} and {paths[1]}")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,20 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
   )
 
 
+def exit_missing_extra(error: ModuleNotFoundError, extras: str = "examples"):
+  """Exits with one line on stderr: which package is missing and how to install it.
+
+  Call it from a script's ``except ModuleNotFoundError`` around its imports of
+  optional packages (optax, matplotlib, flax, ...), so that a user who
+  installed too few extras learns the command that fixes it, not a traceback.
+  """
+  script = Path(sys.argv[0]).name or "this script"
+  sys.exit(
+      f"{script}: the package {error.name!r} is not installed; "
+      f'install the extras it needs with: pip install -e ".[{extras}]"'
+  )
+
+
 def load_photo() -> np.ndarray:
   """Returns matplotlib's sample photo as float32 ``(600, 512, 3)`` in [0, 1]."""
   import matplotlib.cbook

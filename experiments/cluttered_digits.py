@@ -51,12 +51,18 @@ import _common
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import nnx
-from tqdm import tqdm
 
 import jaxglimpse as jg
-from jaxglimpse.flax import AffineGlimpse, GaussianGlimpse
+
+try:
+  import matplotlib  # noqa: F401  (the plots import pyplot; a missing extra fails here, first)
+  import optax
+  from flax import nnx
+  from tqdm import tqdm
+
+  from jaxglimpse.flax import AffineGlimpse, GaussianGlimpse
+except ModuleNotFoundError as e:
+  _common.exit_missing_extra(e, "examples,flax")
 
 CANVAS = 64
 DIGIT = 16
@@ -368,10 +374,12 @@ def main(argv=None):
         f"{result['steps']} steps, {result['train_seconds']:.1f} s"
         + (f", glimpse IoU {result['mean_iou']:.2f}" if "mean_iou" in result else "")
     )
+  written = [args.out / "cluttered_digits.json"]
   if drawn:
-    figure(args.out / "cluttered_digits.png", test, drawn)
+    written.append(args.out / "cluttered_digits.png")
+    figure(written[-1], test, drawn)
   _common.save_json(
-      args.out / "cluttered_digits.json",
+      written[0],
       {
           "args": {k: str(v) if k == "out" else v for k, v in vars(args).items()},
           "data": {
@@ -393,6 +401,7 @@ def main(argv=None):
   for name, r in summary.items():
     print(f"{name:>10} | {r['accuracy']:8.3f} | {r['params']:6d} | {r['steps']:5d} | "
           f"{r['train_seconds']:7.1f} | {r['step_ms']:7.1f}")
+  print(f"wrote {' and '.join(map(str, written))}")
   return summary
 
 

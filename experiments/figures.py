@@ -32,13 +32,16 @@ import _common
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
-
 import jaxglimpse as jg
 
-_common.use_agg()
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
+try:
+  from tqdm import tqdm
+
+  _common.use_agg()
+  import matplotlib.pyplot as plt
+  from matplotlib.animation import FuncAnimation, PillowWriter
+except ModuleNotFoundError as e:
+  _common.exit_missing_extra(e, "examples")
 
 DOCS_PNGS = ("mwe.png", "sweeps.png", "write.png", "attention_1d.png",
              "fit_crop.png", "trainability.png")
@@ -48,8 +51,9 @@ SWEEP_GLIMPSE = (48, 48)
 def parse_args(argv=None):
   p = argparse.ArgumentParser(prog="figures.py", description="Draw the seed figures.")
   _common.add_common_args(p)
-  p.add_argument("--docs", type=Path, nargs="?", const=Path("docs"), default=None,
-                 help="also copy the README's PNGs to this directory (default: docs)")
+  p.add_argument("--docs", type=Path, default=None, metavar="DIR",
+                 help="also copy the README's PNGs to DIR, replacing files of the same "
+                 "name (the repository's pictures are in docs/)")
   return p.parse_args(argv)
 
 

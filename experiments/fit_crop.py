@@ -39,16 +39,25 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import _common
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from tqdm import tqdm
 
 import jaxglimpse as jg
+
+try:
+  import matplotlib  # noqa: F401  (the plots import pyplot; a missing extra fails here, first)
+  import optax
+  from tqdm import tqdm
+except ModuleNotFoundError as e:
+  _common.exit_missing_extra(e, "examples")
+
+
+DEFAULT_OFFSET = (0.3, 0.3)  # Start-box displacement, in box sizes.
 
 
 def parse_args(argv=None):
@@ -65,8 +74,12 @@ def parse_args(argv=None):
   )
   p.add_argument("--glimpse", type=int, nargs="+", default=[32], metavar="N",
                  help="glimpse shape: N, or H W (default: 32)")
-  p.add_argument("--offset", type=float, nargs=2, default=[0.3, 0.3], metavar=("DY", "DX"),
+  p.add_argument("--offset", type=float, nargs=2, default=list(DEFAULT_OFFSET),
+                 metavar=("DY", "DX"),
                  help="start-box displacement, as a fraction of the box size (default: 0.3 0.3)")
+  p.add_argument("--offsets", type=float, nargs="+", metavar="DY DX",
+                 help="instead of one fit: fit from each of these starts in turn (pairs "
+                 "DY DX) and write only the IoUs, to DIR/fit_crop_offsets.json")
   p.add_argument("--start-scale", type=float, default=1.3,
                  help="start-box size / target-box size (default: 1.3)")
   p.add_argument("--steps", type=int, default=None,
@@ -83,6 +96,10 @@ def parse_args(argv=None):
     p.error(f"--box sizes H W must be positive, got {args.box[2:]}")
   if args.start_scale <= 0:
     p.error(f"--start-scale must be positive, got {args.start_scale}")
+  if args.offsets is not None:
+    if len(args.offsets) % 2:
+      p.error(f"--offsets takes pairs DY DX, got {len(args.offsets)} numbers")
+    args.offsets = [args.offsets[i : i + 2] for i in range(0, len(args.offsets), 2)]
   if args.steps is None:
     args.steps = 150 if args.quick else 300
   image = _common.image_or_exit(p, args.image)
@@ -240,6 +257,68 @@ def plot(path, image, target, target_box, start_box, results, shape):
   plt.close(fig)
 
 
+TABLE_LABELS = {"gaussian": "Gaussian attention", "affine": "spatial transformer (bilinear)"}
+FAILED_IOU = 0.9  # Offsets table: a fit below this IoU (trainability.py's success) is in bold.
+
+
+def _mse(x: float) -> str:
+  mantissa, exponent = f"{x:.1e}".split("e")
+  return f"{mantissa}e{int(exponent)}"
+
+
+def readme_tables(result: dict) -> dict[str, str]:
+  """The README's markdown tables, from the JSON of one run alone.
+
+  ``fit_crop.json`` gives ``fit_crop`` (each method's IoU, centre error,
+  fitted box, final MSE, steps and wall time); ``fit_crop_offsets.json`` (``--offsets``) gives
+  ``fit_crop_offsets`` (each method's IoU from each start, failures in bold).
+  """
+  if "runs" in result:
+    rows = ["| `--offset` | Gaussian IoU | transformer IoU |", "| --- | --- | --- |"]
+    for run in result["runs"]:
+      offset = "`" + " ".join(f"{v:g}" for v in run["offset"]) + "`"
+      offset += " (default)" if run["offset"] == result["default_offset"] else ""
+      ious = [run["iou"][m] for m in ("gaussian", "affine")]
+      cells = [f"**{v:.3f}**" if v < FAILED_IOU else f"{v:.3f}" for v in ious]
+      rows.append(f"| {offset} | " + " | ".join(cells) + " |")
+    return {"fit_crop_offsets": "\n".join(rows) + "\n"}
+  rows = [
+      "| method | IoU | centre error (px) | fitted box h × w (px) | final MSE | steps "
+      "| wall time (s) |",
+      "| --- | --- | --- | --- | --- | --- | --- |",
+  ]
+  for m, r in result["methods"].items():
+    h, w = r["box"]["size"]
+    rows.append(f"| {TABLE_LABELS.get(m, m)} | {r['iou']:.3f} | {r['center_error_px']:.2f} | "
+                f"{h:.1f} × {w:.1f} | {_mse(r['final_loss'])} | {r['steps']} "
+                f"| {r['wall_time_s']:.1f} |")
+  return {"fit_crop": "\n".join(rows) + "\n"}
+
+
+def sweep_offsets(args, image, shape, target, target_box, start_at, setting, command):
+  """Fits both methods from each start of ``args.offsets``; writes their IoUs."""
+  runs = []
+  print(f"{'offset':>14}{'start IoU':>11}" + "".join(f"{LABELS[m] + ' IoU':>36}" for m in METHODS))
+  for offset in args.offsets:
+    start = start_at(offset)
+    ious = {m: fit(m, image, shape, target, target_box, start, args.steps, args.lr, ())["iou"]
+            for m in METHODS}
+    start_iou = float(_common.box_iou(np.asarray(start.center), np.asarray(start.size),
+                                      *target_box))
+    runs.append({"offset": offset, "start_iou": start_iou, "iou": ious})
+    print(f"{str(tuple(offset)):>14}{start_iou:>11.3f}"
+          + "".join(f"{ious[m]:>36.3f}" for m in METHODS))
+  path = args.out / "fit_crop_offsets.json"
+  _common.save_json(path, {
+      **setting,
+      "command": command,
+      "start_scale": args.start_scale, "steps": args.steps, "lr": args.lr,
+      "seed": args.seed, "quick": args.quick, "machine": _common.machine(),
+      "default_offset": list(DEFAULT_OFFSET), "runs": runs,
+  })
+  print(f"wrote {path}")
+
+
 def main(argv=None):
   args, image = parse_args(argv)
   shape = tuple(args.glimpse)
@@ -255,11 +334,23 @@ def main(argv=None):
   if shrink > 1:  # Half the pixels each way; the box moves with them.
     image = _common.downscale(image, shrink)
     target_box = ((target_box[0] + 0.5) / shrink - 0.5, target_box[1] / shrink)
-  start_box = jg.Box(
-      jnp.asarray(target_box[0] + np.asarray(args.offset) * target_box[1]),
+  start_at = lambda offset: jg.Box(
+      jnp.asarray(target_box[0] + np.asarray(offset) * target_box[1]),
       jnp.asarray(target_box[1] * args.start_scale),
   )
+  start_box = start_at(args.offset)
   target = _common.resample_box(image, *target_box, shape)
+  setting = {
+      "image": args.image or _common.PHOTO,
+      "image_shape": list(image.shape),
+      "downscale": shrink,
+      "glimpse": list(shape),
+      "target_box": {"center": target_box[0].tolist(), "size": target_box[1].tolist()},
+  }
+  if args.offsets is not None:
+    command = " ".join(["python experiments/fit_crop.py", *(argv or sys.argv[1:])])
+    sweep_offsets(args, image, shape, target, target_box, start_at, setting, command)
+    return
   snapshot_steps = sorted({0, args.steps // 10, args.steps // 3})
 
   results = {}
@@ -269,11 +360,7 @@ def main(argv=None):
 
   args.out.mkdir(parents=True, exist_ok=True)
   report = {
-      "image": args.image or _common.PHOTO,
-      "image_shape": list(image.shape),
-      "downscale": shrink,
-      "glimpse": list(shape),
-      "target_box": {"center": target_box[0].tolist(), "size": target_box[1].tolist()},
+      **setting,
       "start_box": {"center": np.asarray(start_box.center).tolist(),
                     "size": np.asarray(start_box.size).tolist()},
       "start_iou": float(_common.box_iou(np.asarray(start_box.center),

@@ -57,10 +57,15 @@ import _common
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from tqdm import tqdm
 
 import jaxglimpse as jg
+
+try:
+  import matplotlib  # noqa: F401  (the plots import pyplot; a missing extra fails here, first)
+  import optax
+  from tqdm import tqdm
+except ModuleNotFoundError as e:
+  _common.exit_missing_extra(e, "examples")
 
 IMAGE = 160  # Image side, px.
 BOX = 48  # Box side, px.
@@ -385,6 +390,56 @@ def plot(path, report, images, names, examples):
   )
   _common.save_png(fig, path, dpi=80)
   plt.close(fig)
+
+
+TABLE_LABELS = {
+    "gaussian": "Gaussian, fixed sigma",
+    "gaussian_c2f": "Gaussian, coarse-to-fine",
+    "affine": "spatial transformer",
+    "reinforce": "hard crop + REINFORCE",
+}
+
+
+def readme_tables(result: dict) -> dict[str, str]:
+  """The README's markdown tables of one run, from its JSON alone.
+
+  ``trainability_zoom{Z}``: success rate and, in brackets, the median steps to
+  converge, at each displacement, for each method at its best learning rate;
+  the highest rate of each column is in bold. ``trainability_zoom{Z}_lr``: the
+  mean success over the displacements at each learning rate.
+  """
+  zoom, methods, lrs = result["zoom"], result["methods"], result["learning_rates_px"]
+  displacements = [str(d) for d in result["displacements"]]
+  rates = {m: {d: result["results"][m][d]["success_rate"] for d in displacements}
+           for m in methods}
+  best = {d: max(rates[m][d] for m in methods) for d in displacements}
+
+  def cell(m, d):
+    r = result["results"][m][d]
+    rate = f"{r['success_rate']:.2f}"
+    rate = f"**{rate}**" if r["success_rate"] == best[d] else rate
+    return rate if r["median_steps"] is None else f"{rate} ({r['median_steps']:.0f})"
+
+  rows = [
+      "| method (best lr) | " + " | ".join(displacements[:-1])
+      + f" | {displacements[-1]} box sizes |",
+      "| --- " * (len(displacements) + 1) + "|",
+  ]
+  for m in methods:
+    rows.append(f"| {TABLE_LABELS.get(m, m)} ({result['best_lr'][m]:g} px) | "
+                + " | ".join(cell(m, d) for d in displacements) + " |")
+  by_lr = [
+      "| method | " + " | ".join(f"{lr:g} px" for lr in lrs) + " |",
+      "| --- " * (len(lrs) + 1) + "|",
+  ]
+  for m in methods:
+    means = [np.mean([r["success_rate"] for r in result["results_by_lr"][m][str(lr)].values()])
+             for lr in lrs]
+    by_lr.append(f"| {TABLE_LABELS.get(m, m)} | " + " | ".join(f"{v:.2f}" for v in means) + " |")
+  return {
+      f"trainability_zoom{zoom}": "\n".join(rows) + "\n",
+      f"trainability_zoom{zoom}_lr": "\n".join(by_lr) + "\n",
+  }
 
 
 def main(argv=None):

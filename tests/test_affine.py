@@ -11,6 +11,11 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+try:
+  from jax import enable_x64
+except ImportError:  # Older jax kept it in jax.experimental.
+  from jax.experimental import enable_x64
+
 from jaxglimpse.affine import (
     affine_glimpse,
     affine_grid,
@@ -200,7 +205,7 @@ def test_a_huge_image_needs_no_64_bit_indices():
   # trace without x64 (JAX's default), without a warning about int64.
   image = jax.ShapeDtypeStruct((3_000_000, 1000), jnp.float32)
   theta = jax.ShapeDtypeStruct((1, 2), jnp.float32)
-  with warnings.catch_warnings(), jax.enable_x64(False):
+  with warnings.catch_warnings(), enable_x64(False):
     warnings.simplefilter("error")
     out = jax.eval_shape(lambda x, th: affine_glimpse(x, th, (4,)), image, theta)
   assert out.shape == (4, 1000)

@@ -109,3 +109,16 @@ def test_targets_flag_the_worst_case():
   assert "| dense fwd / scale_and_translate fwd | ≤ 1 | 1.50 (b) | **no** (b) |" in (
       report.targets_markdown(report.targets(result))
   )
+
+
+def test_quick_run_is_labelled_a_smoke_run_without_verdicts(quick_run):
+  out, result, stdout = quick_run
+  assert "smoke" in stdout and "smoke" in (out / "results.md").read_text()
+  assert "**no**" not in stdout and "| met |" not in stdout
+  assert "**no**" not in (out / "results.md").read_text()
+  rows = [{"target": "t", "op": "<=", "threshold": 1.0, "worst": 2.0, "worst_case": "c",
+           "met": False, "failing": ["c"], "values": {"c": 2.0}, "worst_min": 1.5}]
+  report = _import("_report")
+  assert "**no** (c)" in report.targets_markdown(rows)
+  quick = report.targets_markdown(rows, verdict=False)
+  assert "**no**" not in quick and quick.splitlines()[0].count("|") == 6

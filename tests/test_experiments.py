@@ -149,3 +149,56 @@ def test_box_iou(common):
   assert common.box_iou(c, s, c + 10.0, s) == 0.0
   batch = common.box_iou(np.zeros((3, 2)), np.ones((3, 2)), np.zeros(2), np.ones(2))
   np.testing.assert_allclose(batch, 1.0)
+
+
+def test_missing_extra_is_a_one_line_error_naming_it(tmp_path):
+  # flax hidden, as after the README's `[examples]` install: the script says
+  # which extras to install instead of raising ModuleNotFoundError.
+  script = EXPERIMENTS / "cluttered_digits.py"
+  code = (
+      f"import runpy, sys; sys.modules['flax'] = None; sys.path.insert(0, {str(EXPERIMENTS)!r}); "
+      f"sys.argv = [{str(script)!r}, '--help']; runpy.run_path(sys.argv[0], run_name='__main__')"
+  )
+  env = dict(os.environ)
+  env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                        cwd=tmp_path, timeout=120)
+  assert proc.returncode == 1, proc.stderr
+  assert proc.stderr.strip().splitlines() == [
+      "cluttered_digits.py: the package 'flax' is not installed; "
+      'install the extras it needs with: pip install -e ".[examples,flax]"'
+  ]
+
+
+@pytest.fixture(scope="module")
+def tables():
+  spec = importlib.util.spec_from_file_location("tables", EXPERIMENTS / "tables.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_readme_tables_match_the_committed_results(tables, capsys):
+  # experiments/README.md's tables are generated from experiments/results/*.json
+  # by each script's readme_tables; a hand edit of either shows up here.
+  assert tables.main(["--check"]) == 0, capsys.readouterr().err
+  text = (EXPERIMENTS / "README.md").read_text()
+  for name in ("fit_crop", "fit_crop_offsets", "trainability_zoom4", "trainability_zoom1"):
+    block = text.split(f"<!-- table:{name} -->\n", 1)[1].split(f"<!-- /table:{name} -->", 1)[0]
+    assert block.startswith("| ") and block.count("\n") >= 3, name
+
+
+def test_tables_follow_the_json_and_reject_unknown_blocks(tables, tmp_path):
+  text = "a\n<!-- table:t -->\n| old |\n<!-- /table:t -->\nb\n"
+  assert tables.render(text, {"t": "| new |\n"}) == text.replace("old", "new")
+  with pytest.raises(KeyError, match="'t'"):
+    tables.render(text, {})
+  # A changed result changes the README: one success rate of trainability.json.
+  for path in tables.RESULTS_DIR.glob("*.json"):
+    (tmp_path / path.name).write_text(path.read_text())
+  result = json.loads((tmp_path / "trainability.json").read_text())
+  cell = result["results"]["affine"]["0.1"]
+  cell["success_rate"] = 0.5 if cell["success_rate"] != 0.5 else 0.4
+  (tmp_path / "trainability.json").write_text(json.dumps(result))
+  readme = (EXPERIMENTS / "README.md").read_text()
+  assert tables.render(readme, tables.tables(tmp_path)) != readme

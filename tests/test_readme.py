@@ -3,6 +3,9 @@
 import pathlib
 import re
 
+import jax
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -39,3 +42,73 @@ def test_readme_example_runs():
   assert namespace["glimpse"].shape == (8, 12, 3)
   assert namespace["canvas"].shape == (64, 64, 3)
   assert set(namespace["grads"]._fields) == {"mu", "sigma", "delta"}
+
+
+def _section(title):
+  text = (ROOT / "README.md").read_text()
+  return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _table_names():
+  """The first-column names of the "API at a glance" table, without backticks."""
+  return re.findall(r"^\| `([\w.]+)` \|", _section("API at a glance"), flags=re.M)
+
+
+def test_api_table_names_every_public_name_once():
+  import jaxglimpse
+
+  names = _table_names()
+  core = [n.removeprefix("jg.") for n in names if n.startswith("jg.")]
+  assert sorted(core) == sorted(jaxglimpse.__all__)
+  adapters = {n for n in names if not n.startswith("jg.")}
+  assert adapters == {
+      f"jaxglimpse.{m}.{c}" for m in ("flax", "haiku") for c in ("GaussianGlimpse", "AffineGlimpse")
+  }
+
+
+def test_api_table_adapters_exist():
+  for name in _table_names():
+    if name.startswith("jaxglimpse."):
+      module, attr = name.rsplit(".", 1)
+      module = pytest.importorskip(module)
+      assert isinstance(getattr(module, attr), type), name
+
+
+def test_readme_adapter_example_runs():
+  pytest.importorskip("flax")
+  (code,) = re.findall(r"```python\n(.*?)```", _section("Adapters"), flags=re.S)
+  namespace = {}
+  exec(compile(code, "README.md", "exec"), namespace)
+  assert 0 < float(namespace["value"]) < 100
+  (head,) = jax.tree.leaves(namespace["grads"]["attend"]["head"]["kernel"])
+  assert head.shape == (32, 4) and float(abs(head).max()) > 0
+
+
+def test_api_page_documents_every_public_name_through_the_package():
+  # `::: jaxglimpse.name`, never a private module path, so that moving code
+  # between the package's modules cannot break the reference.
+  import jaxglimpse
+
+  page = (ROOT / "docs" / "api.md").read_text()
+  documented = re.findall(r"^::: ([\w.]+)$", page, flags=re.M)
+  assert sorted(documented) == sorted(f"jaxglimpse.{n}" for n in jaxglimpse.__all__)
+  adapters = re.findall(r"^::: ([\w.]+)$", (ROOT / "docs" / "adapters.md").read_text(), flags=re.M)
+  assert set(adapters) == {n for n in _table_names() if not n.startswith("jg.")}
+
+
+def test_ci_tests_the_jax_floor_of_pyproject_and_builds_the_docs():
+  pyproject = (ROOT / "pyproject.toml").read_text()
+  ci = (ROOT / ".ci" / "run").read_text()
+  for package in ("jax", "jaxlib"):
+    (floor,) = re.findall(rf'"{package}>=([\d.]+)"', pyproject)
+    assert f'"{package}=={floor}"' in ci, (package, floor)
+  assert "mkdocs build --strict" in ci
+  assert "jaxglimpse[examples,flax,haiku,docs]" in pyproject  # The test install has mkdocs.
+
+
+def test_the_licence_is_the_apache_2_text_that_pyproject_names():
+  licence = (ROOT / "LICENSE").read_text()
+  assert "Apache License" in licence and "Version 2.0, January 2004" in licence
+  assert "END OF TERMS AND CONDITIONS" in licence  # The full text, not a notice.
+  pyproject = (ROOT / "pyproject.toml").read_text()
+  assert 'license = "Apache-2.0"' in pyproject and 'license-files = ["LICENSE"]' in pyproject
