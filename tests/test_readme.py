@@ -62,7 +62,7 @@ def test_api_table_names_every_public_name_once():
   assert sorted(core) == sorted(jaxglimpse.__all__)
   adapters = {n for n in names if not n.startswith("jg.")}
   assert adapters == {
-      f"jaxglimpse.{m}.{c}" for m in ("flax", "haiku") for c in ("GaussianGlimpse", "AffineGlimpse")
+      f"jaxglimpse.{m}.{c}" for m in ("flax", "haiku") for c in ("GaussianGlimpse", "AffineGlimpse", "ProjectiveGlimpse", "TPSGlimpse")
   }
 
 
