@@ -24,11 +24,27 @@ Every method reads the same boxes (see `_cases`):
   `affine_grid`'s pixel coordinates.
 * ``torch_grid_sample``: PyTorch's ``affine_grid`` + ``grid_sample``
   (bilinear, zeros padding), on the same thetas, in PyTorch's NC... layout.
+
+The transformers beyond the affine bilinear read, each with its peer:
+
+* ``affine_bicubic``: `affine_glimpse` with ``order=3``; its peer
+  ``torch_grid_sample_bicubic`` is ``grid_sample(mode="bicubic")`` (2-D only).
+* ``affine_supersample``: `affine_glimpse` with ``supersample=S``, S the
+  zoom-out ``ceil(box / glimpse)`` per axis, so the reads cover each cell (only
+  where S > 1); its peer is ``scale_and_translate`` (linear, antialiased).
+* ``projective``: `projective_glimpse` with the case's theta and the last row
+  ``(0, ..., 0, 1)``; its peer is ``affine``.
+* ``tps_grid_16``, ``tps_grid_64``: `tps_grid` alone with K = 16 or 64 controls
+  (``tps_controls(k)`` with k**n = K; skipped where no such k), targets the
+  box's affine map of the controls; no image, so no image gradient. Their peer
+  is ``sample``: `sample` at `affine_grid`'s pixel coordinates, the read a grid
+  feeds, with the gradient taken with respect to the coordinates.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import Callable
 
@@ -47,7 +63,16 @@ METHODS = (
     "scale_and_translate",
     "map_coordinates",
     "torch_grid_sample",
+    "affine_bicubic",
+    "torch_grid_sample_bicubic",
+    "affine_supersample",
+    "projective",
+    "sample",
+    "tps_grid_16",
+    "tps_grid_64",
 )
+SWEPT = METHODS[:8]
+"""The methods of the image-size sweep: the Gaussian, affine and crop paths and their peers."""
 KINDS = ("fwd", "grad_params", "grad_image")
 
 
@@ -113,11 +138,63 @@ def gaussian(case, data, kinds, windowed: bool, tapped: bool = False) -> Method:
   return method
 
 
-def affine(case, data, kinds) -> Method:
+def affine(case, data, kinds, order: int = 1, supersample: bool = False) -> Method:
   image, box, cot = _inputs(case, data)
   theta = jg.box_to_affine(box, case.glimpse, case.image)
-  affine_glimpse = jg.affine_glimpse
-  return _jax_method(lambda x, t: affine_glimpse(x, t, case.glimpse), image, theta, cot, kinds)
+  affine_glimpse, notes = jg.affine_glimpse, {}
+  options: dict = dict(order=order)
+  if supersample:
+    factors = tuple(max(1, math.ceil(case.box / g - 1e-6)) for g in case.glimpse)
+    if max(factors) == 1:
+      raise Skip("no zoom-out: one read per cell already covers it")
+    options["supersample"] = factors
+    notes["supersample"] = "×".join(map(str, factors))
+  glimpse = lambda x, t: affine_glimpse(x, t, case.glimpse, **options)
+  method = _jax_method(glimpse, image, theta, cot, kinds)
+  method.notes.update(notes)
+  return method
+
+
+def projective(case, data, kinds) -> Method:
+  image, box, cot = _inputs(case, data)
+  theta = jg.box_to_affine(box, case.glimpse, case.image)
+  last = jnp.zeros(theta.shape[:-2] + (1, case.n + 1), theta.dtype).at[..., -1].set(1.0)
+  matrix = jnp.concatenate([theta, last], -2)
+  projective_glimpse = jg.projective_glimpse
+  glimpse = lambda x, m: projective_glimpse(x, m, case.glimpse)
+  return _jax_method(glimpse, image, matrix, cot, kinds)
+
+
+def sample(case, data, kinds) -> Method:
+  image, box, cot = _inputs(case, data)
+  coords = jg.affine_grid(jg.box_to_affine(box, case.glimpse, case.image), case.glimpse, case.image)
+  sample = jg.sample
+  return _jax_method(lambda x, c: _per_glimpse(sample, case)(x, c), image, coords, cot, kinds)
+
+
+def tps_grid(case, data, kinds, controls: int) -> Method:
+  _, box, _ = _inputs(case, data)
+  k = round(controls ** (1 / case.n))
+  if k ** case.n != controls:
+    raise Skip(f"K={controls} is not k**{case.n} for an integer k")
+  theta = jg.box_to_affine(box, case.glimpse, case.image)  # (*batch, n, n + 1)
+  points = jg.tps_controls(k, case.n)  # (K, n)
+  targets = jnp.einsum("...ij,kj->...ki", theta[..., :-1], points) + theta[..., None, :, -1]
+  cot = jnp.asarray(
+      np.random.default_rng(1).normal(size=targets.shape[:-2] + case.glimpse + (case.n,)),
+      jnp.float32,
+  )
+  grid = lambda t: jg.tps_grid(points, t, case.glimpse, case.image)
+  fns = {"fwd": grid, "grad_params": jax.grad(lambda t: _loss(grid(t), cot))}
+  calls, compile_s = {}, {}
+  for kind, fn in fns.items():
+    if kind not in kinds:
+      continue
+    t = time.perf_counter()
+    compiled = jax.jit(fn).lower(targets).compile()
+    compile_s[kind] = time.perf_counter() - t
+    calls[kind] = lambda compiled=compiled: compiled(targets)
+  return Method(calls, compile_s, {"grad_image": "a grid reads no image", "K": str(controls)})
 
 
 def crop(case, data, kinds) -> Method:
@@ -158,7 +235,7 @@ def scale_and_translate(case, data, kinds) -> Method:
     scale = 1 / delta
     translation = sizes / 2 - (mu + 0.5) / delta
     return jax.image.scale_and_translate(
-        x, shape + (c,), tuple(range(n)), scale, translation, method="linear"
+        x, shape + (c,), tuple(range(n)), scale, translation, method="linear", antialias=True
     )
 
   glimpse = lambda x, q: _per_glimpse(one, case)(x, q[0], q[1])
@@ -181,7 +258,9 @@ def map_coordinates(case, data, kinds) -> Method:
   return _jax_method(lambda x, t: _per_glimpse(one, case)(x, t), image, theta, cot, kinds)
 
 
-def torch_grid_sample(case, data, kinds) -> Method:
+def torch_grid_sample(case, data, kinds, mode: str = "bilinear") -> Method:
+  if mode == "bicubic" and case.n != 2:
+    raise Skip("torch's bicubic grid_sample is 2-D only")
   try:
     import torch
     import torch.nn.functional as F
@@ -210,7 +289,7 @@ def torch_grid_sample(case, data, kinds) -> Method:
   def forward(x, th):
     grid = F.affine_grid(th, (b * k, c) + glimpse, align_corners=False)
     grid = grid.reshape((b, k * glimpse[0]) + grid.shape[2:])
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
   def sync():
     if device == "cuda":
@@ -252,4 +331,13 @@ BUILDERS = {
     "scale_and_translate": scale_and_translate,
     "map_coordinates": map_coordinates,
     "torch_grid_sample": torch_grid_sample,
+    "affine_bicubic": lambda case, data, kinds: affine(case, data, kinds, order=3),
+    "torch_grid_sample_bicubic": lambda case, data, kinds: torch_grid_sample(
+        case, data, kinds, mode="bicubic"
+    ),
+    "affine_supersample": lambda case, data, kinds: affine(case, data, kinds, supersample=True),
+    "projective": projective,
+    "sample": sample,
+    "tps_grid_16": lambda case, data, kinds: tps_grid(case, data, kinds, 16),
+    "tps_grid_64": lambda case, data, kinds: tps_grid(case, data, kinds, 64),
 }

@@ -31,6 +31,23 @@ TARGETS = [
      "<=", 1.0, None),
     ("affine / torch grid_sample grad", ("affine", "grad_params"),
      ("torch_grid_sample", "grad_params"), "<=", 1.0, None),
+    ("bicubic affine / torch bicubic grid_sample fwd", ("affine_bicubic", "fwd"),
+     ("torch_grid_sample_bicubic", "fwd"), "<=", 1.0, None),
+    ("bicubic affine / torch bicubic grid_sample grad", ("affine_bicubic", "grad_params"),
+     ("torch_grid_sample_bicubic", "grad_params"), "<=", 1.0, None),
+    ("supersampled affine / scale_and_translate fwd", ("affine_supersample", "fwd"),
+     ("scale_and_translate", "fwd"), "<=", 1.0, None),
+    ("supersampled affine / scale_and_translate grad", ("affine_supersample", "grad_params"),
+     ("scale_and_translate", "grad_params"), "<=", 1.0, None),
+    ("projective / affine fwd", ("projective", "fwd"), ("affine", "fwd"), "<=", 1.3, None),
+    ("projective / affine grad", ("projective", "grad_params"), ("affine", "grad_params"),
+     "<=", 1.3, None),
+    ("tps grid K=16 / sample fwd", ("tps_grid_16", "fwd"), ("sample", "fwd"), "<=", 1.0, None),
+    ("tps grid K=16 / sample grad", ("tps_grid_16", "grad_params"), ("sample", "grad_params"),
+     "<=", 1.0, None),
+    ("tps grid K=64 / sample fwd", ("tps_grid_64", "fwd"), ("sample", "fwd"), "<=", 1.0, None),
+    ("tps grid K=64 / sample grad", ("tps_grid_64", "grad_params"), ("sample", "grad_params"),
+     "<=", 1.0, None),
 ] + [
     (f"{m} grad / fwd", (m, "grad_params"), (m, "fwd"), "<=", 3.0, None)
     for m in ("gaussian_dense", "gaussian_window", "gaussian_taps", "affine")

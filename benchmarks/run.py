@@ -230,7 +230,7 @@ def main(argv=None) -> dict:
         case, methods, _methods.KINDS, seed=args.seed, min_time=min_time, log=log, **rounds
     )
   if not args.no_sweep:
-    sweep_methods = [m for m in methods if m != "crop"]
+    sweep_methods = [m for m in methods if m != "crop" and m in _methods.SWEPT]
     for case in _cases.QUICK_SWEEP if args.quick else _cases.SWEEP:
       log(f"{case.name}: {case.describe()}")
       result["sweep"][case.name] = time_case(

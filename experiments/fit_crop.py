@@ -84,6 +84,10 @@ def parse_args(argv=None):
                  help="start-box size / target-box size (default: 1.3)")
   p.add_argument("--steps", type=int, default=None,
                  help="Adam steps (default: 300; 150 with --quick, which also halves the image)")
+  p.add_argument("--supersample", type=int, default=1, metavar="S",
+                 help="the transformer reads S x S points per glimpse cell and averages "
+                 "them (affine_glimpse's supersample=); S near the zoom-out covers each "
+                 "cell (default: 1, the plain bilinear read)")
   p.add_argument("--lr", type=float, default=0.02,
                  help="peak Adam learning rate, in image sizes per step, cosine-decayed "
                  "to 5%% of it (default: 0.02)")
@@ -94,6 +98,8 @@ def parse_args(argv=None):
     p.error(f"--glimpse takes one or two positive ints, got {args.glimpse}")
   if args.box is not None and min(args.box[2:]) <= 0:
     p.error(f"--box sizes H W must be positive, got {args.box[2:]}")
+  if args.supersample < 1:
+    p.error(f"--supersample must be a positive int, got {args.supersample}")
   if args.start_scale <= 0:
     p.error(f"--start-scale must be positive, got {args.start_scale}")
   if args.offsets is not None:
@@ -120,7 +126,7 @@ def gaussian_method(image, shape, start_box):
   return raw0, glimpse, box, lambda raw: params(raw)._asdict()
 
 
-def affine_method(image, shape, start_box):
+def affine_method(image, shape, start_box, supersample=1):
   """Returns (raw0, glimpse_fn, box_fn, params_fn) for the bilinear spatial transformer."""
   image_shape = image.shape[:2]
   theta0 = jg.box_to_affine(start_box, shape, image_shape)
@@ -130,7 +136,7 @@ def affine_method(image, shape, start_box):
   def theta(raw):
     return jg.scale_shift_theta(jnp.exp(raw["log_scale"]), 2 * raw["half_shift"])
 
-  glimpse = lambda raw: jg.affine_glimpse(image, theta(raw), shape)
+  glimpse = lambda raw: jg.affine_glimpse(image, theta(raw), shape, supersample=supersample)
   box = lambda raw: jg.affine_to_box(theta(raw), shape, image_shape)
   return raw0, glimpse, box, lambda raw: {"theta": theta(raw)}
 
@@ -139,9 +145,16 @@ METHODS = {"gaussian": gaussian_method, "affine": affine_method}
 LABELS = {"gaussian": "Gaussian attention", "affine": "spatial transformer (bilinear)"}
 
 
-def fit(method, image, shape, target, target_box, start_box, steps, lr, snapshot_steps):
-  """Runs Adam from `start_box`; returns a dict of results and histories."""
-  raw, glimpse_fn, box_fn, params_fn = METHODS[method](jnp.asarray(image), shape, start_box)
+def fit(method, image, shape, target, target_box, start_box, steps, lr, snapshot_steps,
+        supersample=1):
+  """Runs Adam from `start_box`; returns a dict of results and histories.
+
+  `supersample` is the transformer's ``supersample=`` (the Gaussian ignores it).
+  """
+  options = {"supersample": supersample} if method == "affine" else {}
+  raw, glimpse_fn, box_fn, params_fn = METHODS[method](
+      jnp.asarray(image), shape, start_box, **options
+  )
   opt = optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.05))
   state = opt.init(raw)
 
@@ -301,7 +314,8 @@ def sweep_offsets(args, image, shape, target, target_box, start_at, setting, com
   print(f"{'offset':>14}{'start IoU':>11}" + "".join(f"{LABELS[m] + ' IoU':>36}" for m in METHODS))
   for offset in args.offsets:
     start = start_at(offset)
-    ious = {m: fit(m, image, shape, target, target_box, start, args.steps, args.lr, ())["iou"]
+    ious = {m: fit(m, image, shape, target, target_box, start, args.steps, args.lr, (),
+                   args.supersample)["iou"]
             for m in METHODS}
     start_iou = float(_common.box_iou(np.asarray(start.center), np.asarray(start.size),
                                       *target_box))
@@ -313,6 +327,7 @@ def sweep_offsets(args, image, shape, target, target_box, start_at, setting, com
       **setting,
       "command": command,
       "start_scale": args.start_scale, "steps": args.steps, "lr": args.lr,
+      "supersample": args.supersample,
       "seed": args.seed, "quick": args.quick, "machine": _common.machine(),
       "default_offset": list(DEFAULT_OFFSET), "runs": runs,
   })
@@ -356,7 +371,7 @@ def main(argv=None):
   results = {}
   for m in tqdm(METHODS, desc="fit_crop"):
     results[m] = fit(m, image, shape, target, target_box, start_box, args.steps,
-                     args.lr, snapshot_steps)
+                     args.lr, snapshot_steps, args.supersample)
 
   args.out.mkdir(parents=True, exist_ok=True)
   report = {
@@ -368,6 +383,7 @@ def main(argv=None):
       "offset": args.offset,
       "start_scale": args.start_scale,
       "lr": args.lr,
+      "supersample": args.supersample,
       "seed": args.seed,
       "quick": args.quick,
       "machine": _common.machine(),
@@ -381,6 +397,8 @@ def main(argv=None):
         f"{tuple(float(v) for v in (*target_box[0], *target_box[1]))}")
   print(f"start: offset {tuple(args.offset)} box sizes, scale {args.start_scale}, "
         f"IoU {report['start_iou']:.3f}")
+  if args.supersample > 1:
+    print(f"the transformer reads with supersample={args.supersample}")
   print(f"{'method':<32}{'IoU':>7}{'centre err px':>15}{'final MSE':>12}{'steps':>7}{'time s':>8}")
   for m, r in results.items():
     print(f"{LABELS[m]:<32}{r['iou']:>7.3f}{r['center_error_px']:>15.2f}"

@@ -16,16 +16,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
+
 try:
   from flax import nnx
 except ImportError as error:  # An optional dependency: say which extra brings it.
   raise ImportError(
       'jaxglimpse.flax needs Flax: pip install "jaxglimpse[flax]" (or pip install flax).'
   ) from error
-from jax.typing import ArrayLike
 
 import jaxglimpse as _jg
 from jaxglimpse.heads import affine_head_size, gaussian_head, gaussian_head_size, projective_head_size

@@ -4,8 +4,9 @@ Each module owns one linear head, features → glimpse parameters, and returns
 the glimpse together with the parameters it used. The head's weights and bias
 start at zero, so that before training every example reads (nearly) the whole
 image, which is where spatial transformers and DRAW need to start. All the
-maths is in the core (`jaxglimpse.draw_params`, `jaxglimpse.affine_params` and
-the glimpse functions); this module is glue. Use the modules inside
+maths is in the core (`jaxglimpse.draw_params`, `jaxglimpse.affine_params`,
+`jaxglimpse.projective_params`, `jaxglimpse.tps_params` and the glimpse
+functions); this module is glue. Use the modules inside
 ``hk.transform`` as usual.
 
 Requires the ``haiku`` extra (``pip install "jaxglimpse[haiku]"``); the core
@@ -17,19 +18,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from collections.abc import Sequence
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
 try:
   import haiku as hk
 except ImportError as error:  # An optional dependency: say which extra brings it.
   raise ImportError(
       'jaxglimpse.haiku needs Haiku: pip install "jaxglimpse[haiku]" (or pip install dm-haiku).'
   ) from error
-import jax
-import jax.numpy as jnp
-from jax.typing import ArrayLike
 
 import jaxglimpse as _jg
-from jaxglimpse.heads import affine_head_size, gaussian_head, gaussian_head_size
+from jaxglimpse.heads import affine_head_size, gaussian_head, gaussian_head_size, projective_head_size
 
 
 class GaussianGlimpse(hk.Module):
@@ -179,3 +180,144 @@ class AffineGlimpse(hk.Module):
     theta = self.glimpse_params(features)
     glimpse = _jg.affine_glimpse(image, theta, self.glimpse_shape, **self.glimpse_options)
     return glimpse, theta
+
+
+class ProjectiveGlimpse(hk.Module):
+  """A projective glimpse placed by a zero-initialised linear head.
+
+  The head maps features ``(*batch, F)`` to the n (n + 2) raw outputs of
+  `jaxglimpse.projective_params`; at initialisation the matrix is the identity
+  (with the default ``init_scale = 1``): the whole image.
+
+  Args:
+    glimpse_shape: the glimpse's spatial shape, n Python ints.
+    scale_range, init_scale, max_shift, max_perspective: as in
+      `jaxglimpse.projective_params`.
+    align_corners, padding, order, supersample: as in
+      `jaxglimpse.projective_glimpse`.
+    name: the Haiku module name.
+
+  Examples:
+    >>> import haiku as hk, jax, jax.numpy as jnp
+    >>> import jaxglimpse as jg
+    >>> import jaxglimpse.haiku
+    >>> f = hk.transform(lambda x, h: jg.haiku.ProjectiveGlimpse((4, 4))(x, h))
+    >>> image, features = jnp.ones((2, 28, 28, 1)), jnp.ones((2, 8))
+    >>> variables = f.init(jax.random.key(0), image, features)
+    >>> glimpse, matrix = f.apply(variables, None, image, features)
+    >>> glimpse.shape, matrix[0].tolist()
+    ((2, 4, 4, 1), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+  """
+
+  def __init__(
+      self,
+      glimpse_shape: Sequence[int],
+      *,
+      scale_range: tuple[float, float] = (0.05, 2.0),
+      init_scale: float = 1.0,
+      max_shift: float = 1.0,
+      max_perspective: float | None = None,
+      align_corners: bool = False,
+      padding: str = "zeros",
+      order: int = 1,
+      supersample: int | Sequence[int] = 1,
+      name: str | None = None,
+  ):
+    super().__init__(name=name)
+    self.glimpse_shape = tuple(glimpse_shape)
+    self.head_options: dict[str, Any] = dict(
+        scale_range=tuple(scale_range), init_scale=init_scale, max_shift=max_shift,
+        max_perspective=max_perspective,
+    )
+    self.glimpse_options: dict[str, Any] = dict(
+        align_corners=align_corners, padding=padding, order=order, supersample=supersample
+    )
+    self.head_size = projective_head_size(len(self.glimpse_shape))
+    _jg.projective_params(jnp.zeros(self.head_size), **self.head_options)  # Checks the options.
+
+  def glimpse_params(self, features: ArrayLike) -> jax.Array:
+    """Returns the matrix ``(*batch, n + 1, n + 1)`` for `features` ``(*batch, F)``."""
+    head = hk.Linear(self.head_size, w_init=jnp.zeros, b_init=jnp.zeros, name="head")
+    return _jg.projective_params(head(jnp.asarray(features)), **self.head_options)
+
+  def __call__(self, image: ArrayLike, features: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    """Returns ``(glimpse, matrix)``: ``(*batch, *glimpse_shape, C)`` and its matrix.
+
+    Args:
+      image: ``(*batch, *spatial, C)``.
+      features: ``(*batch, F)``; batch axes broadcast with image's.
+    """
+    matrix = self.glimpse_params(features)
+    glimpse = _jg.projective_glimpse(image, matrix, self.glimpse_shape, **self.glimpse_options)
+    return glimpse, matrix
+
+
+class TPSGlimpse(hk.Module):
+  """A thin-plate-spline glimpse whose targets a zero-initialised head moves.
+
+  The controls are the ``k x ... x k`` grid of `jaxglimpse.tps_controls`, a
+  constant; the head maps features ``(*batch, F)`` to the K n raw outputs of
+  `jaxglimpse.tps_params`. At initialisation the targets are the controls:
+  the identity, the whole image.
+
+  Args:
+    glimpse_shape: the glimpse's spatial shape, n Python ints.
+    k: control points per axis (the STN paper used 4).
+    max_offset: as in `jaxglimpse.tps_params`.
+    align_corners, padding, order, supersample, regularization: as in
+      `jaxglimpse.tps_glimpse`.
+    name: the Haiku module name.
+
+  Examples:
+    >>> import haiku as hk, jax, jax.numpy as jnp
+    >>> import jaxglimpse as jg
+    >>> import jaxglimpse.haiku
+    >>> f = hk.transform(lambda x, h: jg.haiku.TPSGlimpse((4, 4))(x, h))
+    >>> image, features = jnp.ones((2, 28, 28, 1)), jnp.ones((2, 8))
+    >>> variables = f.init(jax.random.key(0), image, features)
+    >>> glimpse, targets = f.apply(variables, None, image, features)
+    >>> glimpse.shape, targets.shape
+    ((2, 4, 4, 1), (2, 16, 2))
+  """
+
+  def __init__(
+      self,
+      glimpse_shape: Sequence[int],
+      *,
+      k: int = 4,
+      max_offset: float = 0.5,
+      align_corners: bool = False,
+      padding: str = "zeros",
+      order: int = 1,
+      supersample: int | Sequence[int] = 1,
+      regularization: float = 0.0,
+      name: str | None = None,
+  ):
+    super().__init__(name=name)
+    self.glimpse_shape = tuple(glimpse_shape)
+    self.controls = _jg.tps_controls(k, len(self.glimpse_shape))  # Checks k.
+    self.max_offset = max_offset
+    self.glimpse_options: dict[str, Any] = dict(
+        align_corners=align_corners, padding=padding, order=order, supersample=supersample,
+        regularization=regularization,
+    )
+    self.head_size = self.controls.size
+    _jg.tps_params(jnp.zeros(self.head_size), self.controls, max_offset=max_offset)  # Checks it.
+
+  def glimpse_params(self, features: ArrayLike) -> jax.Array:
+    """Returns the targets ``(*batch, K, n)`` for `features` ``(*batch, F)``."""
+    head = hk.Linear(self.head_size, w_init=jnp.zeros, b_init=jnp.zeros, name="head")
+    return _jg.tps_params(head(jnp.asarray(features)), self.controls, max_offset=self.max_offset)
+
+  def __call__(self, image: ArrayLike, features: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    """Returns ``(glimpse, targets)``: ``(*batch, *glimpse_shape, C)`` and ``(*batch, K, n)``.
+
+    Args:
+      image: ``(*batch, *spatial, C)``.
+      features: ``(*batch, F)``; batch axes broadcast with image's.
+    """
+    targets = self.glimpse_params(features)
+    glimpse = _jg.tps_glimpse(
+        image, self.controls, targets, self.glimpse_shape, **self.glimpse_options
+    )
+    return glimpse, targets

@@ -42,14 +42,25 @@ def test_quick_run_times_every_case_and_method(quick_run):
   cases, methods = _import("_cases"), _import("_methods")
   assert result["quick"] is True
   assert set(result["cases"]) == {c.name for c in cases.QUICK_CASES}
+  no_torch = importlib.util.find_spec("torch") is None
   for name, case in result["cases"].items():
     assert set(case["methods"]) == set(methods.METHODS), name
+    spec = case["spec"]
+    n, zoom_out = len(spec["image"]), spec["box"] > min(spec["glimpse"])
+    # Only a peer that is not installed, or a method that does not apply, may be missing.
+    expected_skips = {
+        "torch_grid_sample": no_torch,
+        "torch_grid_sample_bicubic": no_torch or n != 2,
+        "affine_supersample": not zoom_out,
+        "tps_grid_16": round(16 ** (1 / n)) ** n != 16,
+        "tps_grid_64": round(64 ** (1 / n)) ** n != 64,
+    }
     for method, r in case["methods"].items():
+      assert ("skipped" in r) == expected_skips.get(method, False), (name, method)
       if "skipped" in r:
-        # Only a peer that is not installed may be missing.
-        assert method == "torch_grid_sample" and importlib.util.find_spec("torch") is None
         continue
-      kinds = ("fwd", "grad_image") if method == "crop" else methods.KINDS
+      kinds = {"crop": ("fwd", "grad_image"), "tps_grid_16": ("fwd", "grad_params"),
+               "tps_grid_64": ("fwd", "grad_params")}.get(method, methods.KINDS)
       for kind in kinds:
         assert r[f"{kind}_ms"] > 0, (name, method, kind)
         q1, q3 = r[f"{kind}_ms_quartiles"]

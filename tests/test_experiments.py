@@ -202,3 +202,9 @@ def test_tables_follow_the_json_and_reject_unknown_blocks(tables, tmp_path):
   (tmp_path / "trainability.json").write_text(json.dumps(result))
   readme = (EXPERIMENTS / "README.md").read_text()
   assert tables.render(readme, tables.tables(tmp_path)) != readme
+
+
+def test_fit_crop_rejects_a_supersample_below_one(tmp_path):
+  proc = _run("fit_crop.py", "--quick", "--supersample", "0", "--out", str(tmp_path), cwd=tmp_path)
+  assert proc.returncode == 2 and "--supersample must be a positive int" in proc.stderr
+  assert not (tmp_path / "fit_crop.json").exists()

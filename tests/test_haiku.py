@@ -100,3 +100,56 @@ def test_bad_options_raise(cls):
   f = _transform(lambda: getattr(jgh, cls)((4, 4), scale_range=(0.1, 0.9), kind="scale_shift"))
   with pytest.raises(ValueError, match="init_scale must lie"):
     f.init(jax.random.key(0), *_data())
+
+
+def test_projective_starts_at_identity_and_options_reach_the_core():
+  image, feats = _data()
+  f = _transform(lambda: jgh.ProjectiveGlimpse((12, 16)))
+  variables = f.init(jax.random.key(0), image, feats)
+  assert jax.tree.map(jnp.shape, variables) == {
+      "projective_glimpse/~glimpse_params/head": {"b": (8,), "w": (5, 8)}
+  }
+  glimpse, matrix = f.apply(variables, image, feats)
+  np.testing.assert_array_equal(matrix, jnp.broadcast_to(jnp.eye(3), (3, 3, 3)))
+  np.testing.assert_allclose(glimpse, image, atol=1e-5)
+  options = dict(scale_range=(0.2, 1.5), init_scale=0.5, max_shift=0.5, max_perspective=0.3)
+  f = _transform(lambda: jgh.ProjectiveGlimpse((4, 4), padding="border", supersample=2,
+                                               **options))
+  w = jax.random.normal(jax.random.key(3), (5, 8), jnp.float32)
+  variables = {"projective_glimpse/~glimpse_params/head": {"w": w, "b": jnp.zeros(8)}}
+  glimpse, matrix = jax.jit(f.apply)(variables, image, feats)
+  np.testing.assert_allclose(matrix, jg.projective_params(feats @ w, **options), rtol=1e-5, atol=1e-6)
+  want = jg.projective_glimpse(image, matrix, (4, 4), padding="border", supersample=2)
+  np.testing.assert_allclose(glimpse, want, rtol=1e-5, atol=1e-6)
+
+
+def test_tps_starts_at_identity_and_options_reach_the_core():
+  image, feats = _data()
+  f = _transform(lambda: jgh.TPSGlimpse((12, 16), k=3))
+  variables = f.init(jax.random.key(0), image, feats)
+  assert jax.tree.map(jnp.shape, variables) == {
+      "tps_glimpse/~glimpse_params/head": {"b": (18,), "w": (5, 18)}
+  }
+  glimpse, targets = f.apply(variables, image, feats)
+  np.testing.assert_array_equal(targets, jnp.broadcast_to(jg.tps_controls(3), (3, 9, 2)))
+  np.testing.assert_allclose(glimpse, image, atol=1e-5)
+  f = _transform(lambda: jgh.TPSGlimpse((4, 4), k=2, max_offset=0.2, padding="reflection",
+                                        regularization=0.1))
+  w = jax.random.normal(jax.random.key(3), (5, 8), jnp.float32)
+  variables = {"tps_glimpse/~glimpse_params/head": {"w": w, "b": jnp.zeros(8)}}
+  glimpse, targets = jax.jit(f.apply)(variables, image, feats)
+  controls = jg.tps_controls(2)
+  np.testing.assert_allclose(targets, jg.tps_params(feats @ w, controls, max_offset=0.2), atol=1e-6)
+  want = jg.tps_glimpse(image, controls, targets, (4, 4), padding="reflection", regularization=0.1)
+  np.testing.assert_allclose(glimpse, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", ["ProjectiveGlimpse", "TPSGlimpse"])
+def test_projective_and_tps_heads_get_a_gradient_at_init(cls):
+  image, feats = _data()
+  f = _transform(lambda: getattr(jgh, cls)((6, 6)))
+  variables = f.init(jax.random.key(0), image, feats)
+  loss = lambda v: jnp.sum(f.apply(v, image, feats)[0] * image[:, ::2, ::-3][:, :6, :6])
+  grads = jax.jit(jax.grad(loss))(variables)
+  (w,) = [g["w"] for g in grads.values()]
+  assert np.all(np.isfinite(w)) and float(jnp.abs(w).sum()) > 0

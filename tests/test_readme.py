@@ -4,6 +4,8 @@ import pathlib
 import re
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -33,15 +35,37 @@ def test_demo_script_exists():
   assert (ROOT / script).is_file(), script
 
 
-def test_readme_example_runs():
+def _snippet_code(name):
+  """The one Python block between the README's ``[start:name]`` and ``[end:name]`` markers."""
   text = (ROOT / "README.md").read_text()
-  example = text.split("## Example", 1)[1].split("\n## ", 1)[0]
-  (code,) = re.findall(r"```python\n(.*?)```", example, flags=re.S)
+  block = text.split(f"[start:{name}]", 1)[1].split(f"[end:{name}]", 1)[0]
+  (code,) = re.findall(r"```python\n(.*?)```", block, flags=re.S)
+  return code
+
+
+def test_readme_example_runs():
+  code = _snippet_code("example")
   namespace = {}
   exec(compile(code, "README.md", "exec"), namespace)
   assert namespace["glimpse"].shape == (8, 12, 3)
   assert namespace["canvas"].shape == (64, 64, 3)
   assert set(namespace["grads"]._fields) == {"mu", "sigma", "delta"}
+
+
+def test_readme_beyond_affine_example_runs():
+  code = _snippet_code("beyond-affine")
+  namespace = {}
+  exec(compile(code, "README.md", "exec"), namespace)
+  assert namespace["sharp"].shape == namespace["smooth"].shape == (8, 8, 3)
+  # The 48-pixel box read at 8 x 8 is a 6x zoom-out: 6 x 6 reads per cell
+  # average each cell, so the supersampled glimpse is smoother than the bicubic one.
+  assert float(namespace["smooth"].std()) < float(namespace["sharp"].std())
+  assert namespace["rectified"].shape == namespace["warped"].shape == (16, 16, 3)
+  matrix = namespace["matrix"]
+  corners = jnp.concatenate([namespace["glimpse_corners"], jnp.ones((4, 1))], -1) @ matrix.T
+  np.testing.assert_allclose(corners[:, :2] / corners[:, 2:], namespace["image_corners"], atol=1e-5)
+  grads = namespace["grads"]
+  assert grads.shape == (16, 2) and bool(jnp.all(jnp.isfinite(grads))) and float(abs(grads).max()) > 0
 
 
 def _section(title):
