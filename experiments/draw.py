@@ -70,7 +70,8 @@ prior: the canvas after selected steps, with the write box),
 ``DIR/draw_training.png`` (training curves and KL per step) and
 ``DIR/draw.gif`` (digits being drawn), and the trained weights in
 ``DIR/draw_models.pkl``. ``--docs DIR`` copies the PNGs and
-the GIF there.
+the GIF there. ``--redraw`` trains nothing and redraws the figures from the
+JSON and weights of an earlier run in ``--out``.
 
 Examples:
   python experiments/draw.py
@@ -80,6 +81,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import json
 import pickle
 import shutil
 import time
@@ -147,6 +149,9 @@ def parse_args(argv=None):
   p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
   p.add_argument("--docs", type=Path, nargs="?", const=Path("docs"), default=None,
                  help="also copy the figures and the GIF to this directory (default: docs)")
+  p.add_argument("--redraw", action="store_true",
+                 help="train nothing: redraw the figures from the draw.json and "
+                 "draw_models.pkl that an earlier run left in --out")
   args = p.parse_args(argv)
   quick = args.quick
   for name, full, small in (("steps", 16, 4), ("epochs", 40, 2), ("hidden", 256, 64),
@@ -550,7 +555,7 @@ def drawing_gif(path: Path, canvases, boxes, fps: int = 4):
     return images + patches
 
   anim = FuncAnimation(fig, frame, frames=steps + 2 * fps, blit=False)
-  anim.save(path, writer=PillowWriter(fps=fps), dpi=70)
+  anim.save(path, writer=PillowWriter(fps=fps), dpi=90)
   plt.close(fig)
 
 
@@ -589,8 +594,37 @@ def readme_tables(result: dict) -> dict[str, str]:
   return {"draw": "\n".join(lines)}
 
 
+def copy_to_docs(paths, docs: Path | None):
+  if docs is not None:
+    docs.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+      shutil.copyfile(path, docs / path.name)
+
+
+def reload(out: Path):
+  """Returns ``(report, args, models)`` of an earlier run, from its `draw.json` and weights."""
+  report = json.loads((out / "draw.json").read_text())
+  saved = argparse.Namespace(**report["args"])
+  saved.out = out
+  with open(out / "draw_models.pkl", "rb") as f:
+    states = pickle.load(f)
+  models = {}
+  for variant, state in states.items():
+    # The initial canvas only decides whether c_0 is a parameter; its value is in `state`.
+    model = build(variant, saved, np.zeros(IMAGE, np.float32) if saved.learn_canvas else None)
+    nnx.update(model, state)
+    models[variant] = model
+  return report, saved, models
+
+
 def main(argv=None):
   args = parse_args(argv)
+  if args.redraw:
+    report, saved, models = reload(args.out)
+    written = figures(saved, models, report["variants"])
+    copy_to_docs(written, args.docs)
+    print(f"redrew {', '.join(p.name for p in written)} from {args.out}")
+    return report
   train_images, _, test_images, _ = _common.load_mnist()
   train_images = train_images[: args.train_limit]
   test = jnp.asarray(binarize_test(test_images)[: args.test_limit])
@@ -625,10 +659,7 @@ def main(argv=None):
   with open(args.out / "draw_models.pkl", "wb") as f:
     pickle.dump({v: jax.tree.map(np.asarray, nnx.state(m)) for v, m in models.items()}, f)
   written = figures(args, models, results)
-  if args.docs is not None:
-    args.docs.mkdir(parents=True, exist_ok=True)
-    for path in written:
-      shutil.copyfile(path, args.docs / path.name)
+  copy_to_docs(written, args.docs)
   print(readme_tables(report)["draw"])
   print(f"wrote {args.out / 'draw.json'}, " + ", ".join(p.name for p in written))
   return report

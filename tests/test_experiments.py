@@ -250,3 +250,7 @@ def test_draw_quick_trains_both_variants(tmp_path, draw_module):
     assert (tmp_path / name).stat().st_size > 1000, name
   tables = draw_module.readme_tables(report)
   assert tables["draw"].count("\n") == 3  # Header, rule, two variants.
+  # The figures can be redrawn from the saved weights, without training.
+  (tmp_path / "draw.gif").unlink()
+  _check_ok(_run("draw.py", "--redraw", "--out", str(tmp_path), cwd=tmp_path))
+  assert (tmp_path / "draw.gif").stat().st_size > 1000
