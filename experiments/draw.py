@@ -162,6 +162,11 @@ def parse_args(argv=None):
   for name in ("steps", "epochs", "batch", "hidden", "z", "read_n", "write_n", "eval_every"):
     if getattr(args, name) < 1:
       p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+  for name in ("read_init", "write_init"):
+    if min(getattr(args, name)) <= 0:  # draw_params takes their logs.
+      p.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+  if not args.batch <= args.train_limit <= 4000:
+    p.error(f"--train-limit must be from --batch ({args.batch}) to 4000, got {args.train_limit}")
   return args
 
 
@@ -250,7 +255,7 @@ class Draw(nnx.Module):
     params, gamma = self.read_params(h_dec)
     n = (self.read_n, self.read_n)
     glimpse = jg.gaussian_glimpse(jnp.stack([x, x_hat], -1), params, n)  # (B, N, N, 2)
-    # Channel-first flattening keeps the x and x̂ glimpses apart, as [γ F I Fᵀ, γ F x̂ Fᵀ].
+    # Channel-first flattening keeps the x and x̂ glimpses apart, as [γ F x Fᵀ, γ F x̂ Fᵀ].
     return gamma[:, None] * jnp.moveaxis(glimpse, -1, 1).reshape(b, -1)
 
   def write(self, h_dec):
@@ -285,7 +290,7 @@ class Draw(nnx.Module):
       z = mu + jnp.exp(log_sigma) * eps_t
       dec, h_dec = self.decoder(dec, z)
       canvas = canvas + self.write(h_dec)
-      # KL(N(mu, sigma²) || N(0, 1)), eq. 11 without the -T/2 moved outside.
+      # KL(N(mu, sigma²) || N(0, I)) of this step, summed over z's dimensions: eq. 11's term.
       kl = 0.5 * jnp.sum(mu**2 + jnp.exp(2 * log_sigma) - 2 * log_sigma - 1, -1)
       return (canvas, enc, dec), kl
 
