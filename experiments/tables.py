@@ -35,6 +35,7 @@ RESULTS = (
     ("fit_crop", "fit_crop_offsets.json"),  # ... --offsets 0.3 0.3 0.3 -0.3 ... (README)
     ("trainability", "trainability.json"),  # python experiments/trainability.py
     ("trainability", "trainability_zoom1.json"),  # ... --zoom 1
+    ("draw", "draw.json"),  # python experiments/draw.py --docs
 )
 
 BLOCK = re.compile(r"(<!-- table:([\w.-]+) -->\n)(.*?)(<!-- /table:\2 -->)", re.S)

