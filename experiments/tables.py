@@ -52,7 +52,7 @@ def tables(results_dir: Path = RESULTS_DIR) -> dict[str, str]:
     for name, table in module.readme_tables(result).items():
       if name in out:
         raise ValueError(f"table {name!r} comes from two results ({json_name} and another)")
-      out[name] = table
+      out[name] = table.rstrip("\n") + "\n"  # A block's body ends its last row's line.
   return out
 
 

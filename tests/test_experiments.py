@@ -336,12 +336,3 @@ def test_draw_quick_trains_both_variants(tmp_path, draw_module):
   (tmp_path / "draw.gif").unlink()
   _check_ok(_run("draw.py", "--redraw", "--out", str(tmp_path), cwd=tmp_path))
   assert (tmp_path / "draw.gif").stat().st_size > 1000
-
-
-def test_draw_readme_table_is_the_committed_json(draw_module):
-  result = json.loads((EXPERIMENTS / "results" / "draw.json").read_text())
-  readme = (EXPERIMENTS / "README.md").read_text()
-  start, end = "<!-- table:draw -->\n", "\n<!-- /table:draw -->"
-  assert readme.count(start) == 1 and readme.count(end) == 1
-  block = readme.split(start)[1].split(end)[0].strip("\n")
-  assert block == draw_module.readme_tables(result)["draw"]
