@@ -23,7 +23,7 @@ from jax.typing import ArrayLike
 try:
   from flax import nnx
 except ImportError as error:  # An optional dependency: say which extra brings it.
-  raise ImportError(
+  raise ModuleNotFoundError(  # As a missing module is reported, so importorskip works.
       'jaxglimpse.flax needs Flax: pip install "jaxglimpse[flax]" (or pip install flax).'
   ) from error
 

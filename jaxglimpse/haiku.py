@@ -25,7 +25,7 @@ from jax.typing import ArrayLike
 try:
   import haiku as hk
 except ImportError as error:  # An optional dependency: say which extra brings it.
-  raise ImportError(
+  raise ModuleNotFoundError(  # As a missing module is reported, so importorskip works.
       'jaxglimpse.haiku needs Haiku: pip install "jaxglimpse[haiku]" (or pip install dm-haiku).'
   ) from error
 

@@ -10,8 +10,8 @@ then reads the image at x as `jaxglimpse.affine_glimpse` does (the same
 normalised coordinates, `align_corners`, padding, orders and
 supersampling). A matrix whose last row is ``(0, ..., 0, 1)`` is the affine
 glimpse of its first n rows: the same arithmetic, bit for bit in float64.
-In float32, XLA may fuse the two programs differently and round the last bit
-apart (seen with supersampling, and on older jax).
+In float32 it agrees to rounding: XLA may fuse the two programs differently
+(seen with supersampling, and on older jax).
 Points with ``w <= 0`` (in practice ``w`` below ``1e-19`` in float32,
 ``1e-154`` in float64) lie at or behind the horizon: they have no image
 position and read 0, whatever the padding, with finite values and
