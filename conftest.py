@@ -13,7 +13,7 @@ jax.config.update("jax_enable_x64", True)
 # Property tests without their own settings draw this many examples in the
 # suite; `pytest --hypothesis-profile=sweep tests/test_properties.py` is the
 # larger sweep that CI runs apart from it.
-hypothesis.settings.register_profile("suite", max_examples=20, deadline=None)
+hypothesis.settings.register_profile("suite", max_examples=12, deadline=None)
 hypothesis.settings.register_profile("sweep", max_examples=1000, deadline=None)
 hypothesis.settings.load_profile("suite")
 

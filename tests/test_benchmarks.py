@@ -13,6 +13,10 @@ import sys
 
 import pytest
 
+# Each test runs benchmarks/run.py --quick end to end: CI runs them with the
+# other script runs (`pytest -m scripts`), apart from the suite.
+pytestmark = pytest.mark.scripts
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 

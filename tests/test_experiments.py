@@ -47,6 +47,7 @@ def common():
   return module
 
 
+@pytest.mark.scripts
 def test_fit_crop_quick_reaches_the_target(tmp_path):
   proc = _run("fit_crop.py", "--quick", "--out", str(tmp_path), cwd=tmp_path)
   _check_ok(proc)
@@ -61,6 +62,7 @@ def test_fit_crop_quick_reaches_the_target(tmp_path):
   assert "IoU" in proc.stdout
 
 
+@pytest.mark.scripts
 def test_trainability_quick_covers_every_method_and_displacement(tmp_path):
   proc = _run("trainability.py", "--quick", "--out", str(tmp_path), cwd=tmp_path)
   _check_ok(proc)
@@ -78,6 +80,7 @@ def test_trainability_quick_covers_every_method_and_displacement(tmp_path):
   assert (tmp_path / "trainability.png").stat().st_size > 0
 
 
+@pytest.mark.scripts
 def test_cluttered_digits_quick_writes_json_and_figure(tmp_path):
   pytest.importorskip("flax")
   pytest.importorskip("sklearn")
@@ -101,6 +104,7 @@ def test_cluttered_digits_quick_writes_json_and_figure(tmp_path):
   assert report["machine"]["jax"]
 
 
+@pytest.mark.scripts
 def test_figures_quick_writes_the_pngs(tmp_path):
   docs = tmp_path / "docs"
   proc = _run("figures.py", "--quick", "--out", str(tmp_path), "--docs", str(docs),
@@ -113,6 +117,7 @@ def test_figures_quick_writes_the_pngs(tmp_path):
     assert (tmp_path / f"sweep_{name}.gif").stat().st_size > 0, name
 
 
+@pytest.mark.scripts
 @pytest.mark.parametrize("kind", ["missing", "not_an_image"])
 def test_fit_crop_bad_image_is_a_one_line_error(tmp_path, kind):
   path = tmp_path / "photo.png"
@@ -151,6 +156,7 @@ def test_box_iou(common):
   np.testing.assert_allclose(batch, 1.0)
 
 
+@pytest.mark.scripts
 def test_missing_extra_is_a_one_line_error_naming_it(tmp_path):
   # flax hidden, as after the README's `[examples]` install: the script says
   # which extras to install instead of raising ModuleNotFoundError.
@@ -204,6 +210,7 @@ def test_tables_follow_the_json_and_reject_unknown_blocks(tables, tmp_path):
   assert tables.render(readme, tables.tables(tmp_path)) != readme
 
 
+@pytest.mark.scripts
 def test_fit_crop_rejects_a_supersample_below_one(tmp_path):
   proc = _run("fit_crop.py", "--quick", "--supersample", "0", "--out", str(tmp_path), cwd=tmp_path)
   assert proc.returncode == 2 and "--supersample must be a positive int" in proc.stderr
@@ -311,6 +318,7 @@ def test_draw_without_attention_reads_everything(draw_module):
   assert model.write(jnp.zeros((2, 8))).shape == (2, 28, 28)
 
 
+@pytest.mark.scripts
 def test_draw_quick_trains_both_variants(tmp_path, draw_module):
   proc = _run("draw.py", "--quick", "--out", str(tmp_path), cwd=tmp_path)
   _check_ok(proc)

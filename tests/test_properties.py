@@ -10,7 +10,7 @@ negative widths and strides, huge transforms) and checks that
 * the write is the exact adjoint of the read (float64);
 * nothing inside computes a NaN that a mask then hides (`jax_debug_nans`).
 
-The suite's profile (``conftest.py``) draws 20 examples per test, to fit
+The suite's profile (``conftest.py``) draws 12 examples per test, to fit
 the suite's time; ``--hypothesis-profile=sweep`` draws 1,000 per test (about
 20,000 cases in all with the compiled configurations), which CI runs apart
 from the suite (see `.ci/run`). Shapes come from a small fixed set and values

@@ -141,6 +141,7 @@ def test_no_collectives_in_compiled_hlo(report):
     assert r["collectives"] == [], r
 
 
+@pytest.mark.scripts
 def test_benchmark_quick(tmp_path):
   """benchmarks/sharded.py --quick runs every device count and writes its table."""
   env = dict(os.environ)
