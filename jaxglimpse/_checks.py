@@ -266,6 +266,27 @@ def theta(fn: str, matrix: ArrayLike) -> tuple[jax.Array, int]:
   return matrix, ndim_of(fn, f"theta of shape {matrix.shape}", matrix.shape[-2])
 
 
+def warp_operand(
+    fn: str, x: ArrayLike, x_name: str, shape, shape_name: str, n: int, source: str,
+    batch: tuple[int, ...],
+) -> tuple[jax.Array, tuple[int, ...]]:
+  """The checks every grid read and write shares, once its transform has given
+  n: the static shape, the image or glimpse (and, for a read, its layout), and
+  the batch axes of both. `source` names the transform in messages ("theta of
+  shape (2, 3)") and `batch` is its batch shape."""
+  shape = shape_tuple(fn, shape_name, shape)
+  per_axis(fn, shape_name, shape, n, source)
+  x = float_image(fn, x_name, x, n + 1)
+  if x_name == "image":
+    channel_layout(fn, x_name, x, n)
+  batch_shape(
+      fn,
+      **{f"{x_name} (batch axes of shape {x.shape})": x.shape[: -(n + 1)]},
+      **{f"{source.split(' of ')[0]} (batch axes)": batch},
+  )
+  return x, shape
+
+
 def choice(fn: str, name: str, value, allowed: Sequence) -> None:
   """Raises unless `value` is one of `allowed`."""
   if value not in allowed:

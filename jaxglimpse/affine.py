@@ -212,15 +212,8 @@ def _prepare(
   """Shared checks of glimpse and write: returns (x, theta, shape, n, dtype)."""
   _checks.sampler_options(fn, order, padding, align_corners)
   theta, n = _checks.theta(fn, theta)
-  shape = _checks.shape_tuple(fn, shape_name, shape)
-  _checks.per_axis(fn, shape_name, shape, n, f"theta of shape {theta.shape}")
-  x = _checks.float_image(fn, x_name, x, n + 1)
-  if x_name == "image":
-    _checks.channel_layout(fn, x_name, x, n)
-  _checks.batch_shape(
-      fn,
-      **{f"{x_name} (batch axes of shape {x.shape})": x.shape[: -(n + 1)]},
-      **{f"theta (batch axes of shape {theta.shape})": theta.shape[:-2]},
+  x, shape = _checks.warp_operand(
+      fn, x, x_name, shape, shape_name, n, f"theta of shape {theta.shape}", theta.shape[:-2]
   )
   return x, theta, shape, n, _checks.compute_dtype(x, theta)
 

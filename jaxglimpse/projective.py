@@ -137,17 +137,10 @@ def _prepare(
   """Shared checks of glimpse and write: (x, matrix, shape, supersample, dtype)."""
   _checks.sampler_options(fn, order, padding, align_corners)
   matrix, n = _matrix(fn, matrix)
-  shape = _checks.shape_tuple(fn, shape_name, shape)
-  _checks.per_axis(fn, shape_name, shape, n, f"matrix of shape {matrix.shape}")
-  supersample = _checks.supersample(fn, supersample, n)
-  x = _checks.float_image(fn, x_name, x, n + 1)
-  if x_name == "image":
-    _checks.channel_layout(fn, x_name, x, n)
-  _checks.batch_shape(
-      fn,
-      **{f"{x_name} (batch axes of shape {x.shape})": x.shape[: -(n + 1)]},
-      **{f"matrix (batch axes of shape {matrix.shape})": matrix.shape[:-2]},
+  x, shape = _checks.warp_operand(
+      fn, x, x_name, shape, shape_name, n, f"matrix of shape {matrix.shape}", matrix.shape[:-2]
   )
+  supersample = _checks.supersample(fn, supersample, n)
   dtype = _checks.compute_dtype(x, matrix)
   return x, matrix.astype(dtype), shape, supersample, dtype
 

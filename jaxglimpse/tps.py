@@ -198,17 +198,10 @@ def _prepare(
   order, padding, align_corners, supersample, regularization = options
   _checks.sampler_options(fn, order, padding, align_corners)
   controls, targets, n, batch = _prepare_points(fn, controls, targets, regularization)
-  shape = _checks.shape_tuple(fn, shape_name, shape)
-  _checks.per_axis(fn, shape_name, shape, n, f"controls of shape {controls.shape}")
-  supersample = _checks.supersample(fn, supersample, n)
-  x = _checks.float_image(fn, x_name, x, n + 1)
-  if x_name == "image":
-    _checks.channel_layout(fn, x_name, x, n)
-  _checks.batch_shape(
-      fn,
-      **{f"{x_name} (batch axes of shape {x.shape})": x.shape[: -(n + 1)]},
-      **{"controls and targets (batch axes)": batch},
+  x, shape = _checks.warp_operand(
+      fn, x, x_name, shape, shape_name, n, f"controls of shape {controls.shape}", batch
   )
+  supersample = _checks.supersample(fn, supersample, n)
   dtype = _checks.compute_dtype(x, controls, targets)
   return x, controls.astype(dtype), targets.astype(dtype), shape, supersample, dtype
 
