@@ -34,6 +34,9 @@ from jaxglimpse.affine import box_to_affine as box_to_affine
 from jaxglimpse.affine import scale_shift_theta as scale_shift_theta
 from jaxglimpse.affine import theta_from_torch as theta_from_torch
 from jaxglimpse.affine import theta_to_torch as theta_to_torch
+from jaxglimpse.boxes import crop_and_resize as crop_and_resize
+from jaxglimpse.boxes import roi_align as roi_align
+from jaxglimpse.boxes import rois_from_torchvision as rois_from_torchvision
 from jaxglimpse.gaussian import gaussian_filterbank as gaussian_filterbank
 from jaxglimpse.gaussian import gaussian_glimpse as gaussian_glimpse
 from jaxglimpse.gaussian import gaussian_mask as gaussian_mask
@@ -55,6 +58,7 @@ from jaxglimpse.projective import homography_from_points as homography_from_poin
 from jaxglimpse.projective import projective_glimpse as projective_glimpse
 from jaxglimpse.projective import projective_grid as projective_grid
 from jaxglimpse.projective import projective_write as projective_write
+from jaxglimpse.retina import retina as retina
 from jaxglimpse.sampler import sample as sample
 from jaxglimpse.tps import tps_controls as tps_controls
 from jaxglimpse.tps import tps_glimpse as tps_glimpse
@@ -74,6 +78,7 @@ __all__ = (
     "box_to_affine",
     "box_to_gaussian",
     "crop",
+    "crop_and_resize",
     "draw_params",
     "first_center_to_gaussian",
     "gaussian_filterbank",
@@ -89,6 +94,9 @@ __all__ = (
     "projective_grid",
     "projective_params",
     "projective_write",
+    "retina",
+    "roi_align",
+    "rois_from_torchvision",
     "sample",
     "scale_shift_theta",
     "theta_from_torch",

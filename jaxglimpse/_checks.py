@@ -287,6 +287,46 @@ def warp_operand(
   return x, shape
 
 
+CORNER_NAMES = {1: "(lo, hi)", 2: "(y1, x1, y2, x2)", 3: "(z1, y1, x1, z2, y2, x2)"}
+
+
+def corner_boxes(fn: str, name: str, boxes: ArrayLike, n: int, source: str) -> jax.Array:
+  """Returns corner boxes ``(*batch, 2n)`` as a float array of at least float32.
+
+  `source` says where n comes from (``"shape=(7, 7)"``). A last axis of 5
+  with n = 2 is most likely torchvision's ``(K, 5)`` rois, and the message
+  says how to convert them.
+  """
+  boxes = float_param(fn, name, boxes)
+  if boxes.ndim < 1 or boxes.shape[-1] != 2 * n:
+    hint = ""
+    if n == 2 and boxes.ndim == 2 and boxes.shape[-1] == 5:
+      hint = (
+          " These look like torchvision's (K, 5) rois (batch_index, x1, y1, "
+          "x2, y2): convert them with `image_index, boxes = "
+          "jg.rois_from_torchvision(rois)`."
+      )
+    raise ValueError(
+        f"{fn}: {name} must have shape (*batch, {2 * n}), corner boxes "
+        f"{CORNER_NAMES[n]} in axis order, for {source} ({_axes(n)}); got "
+        f"shape {boxes.shape}.{hint}"
+    )
+  return boxes
+
+
+def static_int(fn: str, name: str, value, minimum: int | None = None) -> int:
+  """Returns `value` if it is a Python or NumPy int (not a bool), at least
+  `minimum`: an option that sets a shape, so static under jit."""
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    raise TypeError(
+        f"{fn}: {name} must be a Python int (it is static under jit), got "
+        f"{type(value).__name__} {value!r}."
+    )
+  if minimum is not None and value < minimum:
+    raise ValueError(f"{fn}: {name} must be at least {minimum}, got {value!r}.")
+  return int(value)
+
+
 def choice(fn: str, name: str, value, allowed: Sequence) -> None:
   """Raises unless `value` is one of `allowed`."""
   if value not in allowed:

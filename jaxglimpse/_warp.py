@@ -171,7 +171,16 @@ def read_points(
     dtype: the compute dtype.
     valid: optional ``(*coords_batch, P)``: points where it is False read 0.
   """
-  n = len(shape)
+  out = read_flat(image, coords, spec, dtype, valid)
+  return average(out, out.shape[:-2], shape, supersample, out.shape[-1])
+
+
+def read_flat(
+    image: jax.Array, coords: tuple[jax.Array, ...], spec: Spec, dtype,
+    valid: jax.Array | None = None,
+) -> jax.Array:
+  """`read_points` before the sub-samples are averaged: ``(*batch, P, C)``."""
+  n = len(coords)
   image_shape = image.shape[-(n + 1) : -1]
   image_batch, channels = image.shape[: -(n + 1)], image.shape[-1]
   batch = np.broadcast_shapes(image_batch, *(c.shape[:-1] for c in coords))
@@ -182,10 +191,10 @@ def read_points(
   out = read(image, coords, spec._replace(kept=kept, channels=channels), dtype)
   if valid is not None:
     out = jnp.where(jnp.broadcast_to(valid, (*batch, valid.shape[-1]))[..., None], out, 0)
-  return _average(out, batch, shape, supersample, channels)
+  return out
 
 
-def _average(out, batch, shape, supersample, channels):
+def average(out, batch, shape, supersample, channels):
   """``(*batch, P, C)`` to ``(*batch, *shape, C)``, the mean of the sub-samples."""
   if all(s == 1 for s in supersample):
     return out.reshape(*batch, *shape, channels)

@@ -311,3 +311,134 @@ def homography_ref(src, dst):
     rows.append([0, 0, 0, a, b, 1, -a * d, -b * d, -d])
   h = np.linalg.svd(np.array(rows))[2][-1]
   return (h / h[-1]).reshape(3, 3)
+
+
+# --- Box glimpse references (torchvision's roi_align, TF's crop_and_resize) ---
+
+
+def _roi_bilinear(image, pos):
+  """torchvision's bilinear_interpolate, any n: 0 beyond 1 px outside, else
+  each coordinate clamped to [0, S - 1] and the last pixel read alone."""
+  spatial = image.shape[:-1]
+  if any(p < -1 or p > s for p, s in zip(pos, spatial)):
+    return np.zeros(image.shape[-1])
+  axes = []
+  for p, s in zip(pos, spatial):
+    p = max(p, 0.0)
+    low = int(p)
+    if low >= s - 1:
+      axes.append(((s - 1, 1.0),))
+    else:
+      t = p - low
+      axes.append(((low, 1 - t), (low + 1, t)))
+  out = np.zeros(image.shape[-1])
+  for corner in itertools.product(*axes):
+    out += math.prod(w for _, w in corner) * image[tuple(i for i, _ in corner)]
+  return out
+
+
+def roi_align_ref(image, boxes, shape, spatial_scale=1.0, sampling_ratio=2, aligned=True):
+  """torchvision.ops.roi_align from its documentation and kernel, any n.
+
+  image (*spatial, C); boxes (K, 2n) corner boxes in axis order. Returns
+  (K, *shape, C).
+  """
+  n = len(shape)
+  boxes = np.asarray(boxes, np.float64).reshape(-1, 2 * n)
+  out = np.zeros((len(boxes), *shape, image.shape[-1]))
+  offset = 0.5 if aligned else 0.0
+  for k, box in enumerate(boxes):
+    start = [box[a] * spatial_scale - offset for a in range(n)]
+    end = [box[n + a] * spatial_scale - offset for a in range(n)]
+    length = [e - s for s, e in zip(start, end)]
+    if not aligned:
+      length = [max(x, 1.0) for x in length]
+    bins = [x / m for x, m in zip(length, shape)]
+    grid = [sampling_ratio if sampling_ratio > 0 else math.ceil(x / m) for x, m in zip(length, shape)]
+    count = max(math.prod(grid), 1)
+    for j in itertools.product(*(range(m) for m in shape)):
+      acc = np.zeros(image.shape[-1])
+      for i in itertools.product(*(range(g) for g in grid)):
+        pos = [start[a] + j[a] * bins[a] + (i[a] + 0.5) * bins[a] / grid[a] for a in range(n)]
+        acc += _roi_bilinear(image, pos)
+      out[(k, *j)] = acc / count
+  return out
+
+
+def _crop_positions(box, shape, spatial):
+  """TF's sample positions along each axis for one normalised box."""
+  n = len(shape)
+  axes = []
+  for a, (m, s) in enumerate(zip(shape, spatial)):
+    lo, hi = box[a], box[n + a]
+    if m > 1:
+      axes.append([lo * (s - 1) + i * (hi - lo) * (s - 1) / (m - 1) for i in range(m)])
+    else:
+      axes.append([0.5 * (lo + hi) * (s - 1)])
+  return axes
+
+
+def crop_and_resize_ref(image, boxes, shape, method="bilinear", extrapolation_value=0.0):
+  """tf.image.crop_and_resize from its documentation and kernel, any n.
+
+  image (*spatial, C); boxes (K, 2n) normalised corner boxes. A sample with a
+  coordinate outside [0, S - 1] is the extrapolation value; bilinear reads
+  floor and ceil; nearest rounds halves away from zero. Returns (K, *shape, C).
+  """
+  n = len(shape)
+  spatial = image.shape[:-1]
+  boxes = np.asarray(boxes, np.float64).reshape(-1, 2 * n)
+  out = np.zeros((len(boxes), *shape, image.shape[-1]))
+  for k, box in enumerate(boxes):
+    axes = _crop_positions(box, shape, spatial)
+    for j in itertools.product(*(range(m) for m in shape)):
+      pos = [axes[a][j[a]] for a in range(n)]
+      if any(p < 0 or p > s - 1 for p, s in zip(pos, spatial)):
+        out[(k, *j)] = extrapolation_value
+        continue
+      if method == "nearest":
+        out[(k, *j)] = image[tuple(int(math.floor(p + 0.5)) for p in pos)]
+        continue
+      taps = [((math.floor(p), 1 - (p - math.floor(p))), (math.ceil(p), p - math.floor(p))) for p in pos]
+      for corner in itertools.product(*taps):
+        out[(k, *j)] += math.prod(w for _, w in corner) * image[tuple(i for i, _ in corner)]
+  return out
+
+
+def crop_and_resize_box_grad_ref(image, boxes, shape, grads):
+  """TF's CropAndResizeGradBoxes (bilinear, 2-D): d loss / d boxes (K, 4)
+  for the upstream gradient `grads` (K, h, w, C)."""
+  height, width = image.shape[:2]
+  out = np.zeros((len(boxes), 4))
+  for k, (y1, x1, y2, x2) in enumerate(boxes):
+    h, w = shape
+    hr = (height - 1) / (h - 1) if h > 1 else 0.0
+    wr = (width - 1) / (w - 1) if w > 1 else 0.0
+    ys, xs = _crop_positions((y1, x1, y2, x2), shape, (height, width))
+    for i, in_y in enumerate(ys):
+      if in_y < 0 or in_y > height - 1:
+        continue
+      top, bottom = math.floor(in_y), math.ceil(in_y)
+      ly = in_y - top
+      for j, in_x in enumerate(xs):
+        if in_x < 0 or in_x > width - 1:
+          continue
+        left, right = math.floor(in_x), math.ceil(in_x)
+        lx = in_x - left
+        tl, tr = image[top, left], image[top, right]
+        bl, br = image[bottom, left], image[bottom, right]
+        gy = np.sum(((1 - lx) * (bl - tl) + lx * (br - tr)) * grads[k, i, j])
+        gx = np.sum(((1 - ly) * (tr - tl) + ly * (br - bl)) * grads[k, i, j])
+        if h > 1:
+          out[k, 0] += gy * (height - 1 - i * hr)
+          out[k, 2] += gy * i * hr
+        else:
+          out[k, 0] += gy * 0.5 * (height - 1)
+          out[k, 2] += gy * 0.5 * (height - 1)
+        if w > 1:
+          out[k, 1] += gx * (width - 1 - j * wr)
+          out[k, 3] += gx * j * wr
+        else:
+          out[k, 1] += gx * 0.5 * (width - 1)
+          out[k, 3] += gx * 0.5 * (width - 1)
+  return out

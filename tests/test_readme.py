@@ -8,6 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxglimpse as jg
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -66,6 +68,20 @@ def test_readme_beyond_affine_example_runs():
   np.testing.assert_allclose(corners[:, :2] / corners[:, 2:], namespace["image_corners"], atol=1e-5)
   grads = namespace["grads"]
   assert grads.shape == (16, 2) and bool(jnp.all(jnp.isfinite(grads))) and float(abs(grads).max()) > 0
+
+
+def test_readme_box_glimpses_example_runs():
+  code = _snippet_code("box-glimpses")
+  namespace = {}
+  exec(compile(code, "README.md", "exec"), namespace)
+  features, boxes, index = (namespace[k] for k in ("features", "boxes", "index"))
+  assert namespace["pooled"].shape == (2, 7, 7, 8)
+  assert namespace["crops"].shape == (2, 14, 14, 8)
+  assert namespace["views"].shape == (3, 8, 8, 8)
+  assert boxes.tolist()[0] == [6.0, 4.0, 30.0, 40.0] and index.tolist() == [0, 1]
+  np.testing.assert_allclose(namespace["pooled"][1], jg.roi_align(features[1], boxes[1], (7, 7)), atol=1e-5)
+  d_boxes = namespace["d_boxes"]
+  assert d_boxes.shape == (2, 4) and bool(jnp.all(jnp.isfinite(d_boxes))) and float(abs(d_boxes).max()) > 0
 
 
 def _section(title):
