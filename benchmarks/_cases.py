@@ -106,3 +106,72 @@ SWEEP = tuple(
 QUICK_SWEEP = tuple(
     Case(f"sweep_{s}", "image size sweep", 1, (s, s), 1, (4, 4), 8.0) for s in (8, 16)
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class BoxCase:
+  """One row of the box-glimpse table: K boxes over N images of one shape.
+
+  Attributes:
+    name: a short identifier, used in the outputs.
+    about: one line for the tables.
+    images: N, the number of images (feature maps).
+    image: their spatial shape (2-D).
+    channels: the number of channels.
+    boxes: K, the number of boxes, spread evenly over the images.
+    shape: the output's spatial shape.
+    sizes: the range of box sides in pixels, drawn uniformly per box and axis.
+    scales: 0 for the roi_align and crop_and_resize methods; the number of
+      retina scales (ratio 2) for the retina methods.
+  """
+
+  name: str
+  about: str
+  images: int
+  image: tuple[int, int]
+  channels: int
+  boxes: int
+  shape: tuple[int, int]
+  sizes: tuple[float, float]
+  scales: int = 0
+
+  def describe(self) -> str:
+    what = f"retina, {self.scales} scales" if self.scales else "boxes"
+    return (
+        f"N={self.images}, {'×'.join(map(str, self.image))}×{self.channels}, "
+        f"K={self.boxes} {what} of {self.sizes[0]:g}-{self.sizes[1]:g} px → "
+        f"{'×'.join(map(str, self.shape))}"
+    )
+
+  def data(self, seed: int = 0):
+    """Returns (image (N, H, W, C), boxes (K, 4), index (K,)) as NumPy arrays.
+
+    Boxes are ``(y1, x1, y2, x2)`` in pixels with pixel i covering
+    [i - 1/2, i + 1/2], inside the image; box k belongs to image
+    ``index[k]``, and the boxes of an image are consecutive.
+    """
+    rng = np.random.default_rng(seed)
+    image = rng.uniform(size=(self.images, *self.image, self.channels)).astype(np.float32)
+    extent = np.asarray(self.image, np.float64)
+    side = rng.uniform(*self.sizes, size=(self.boxes, 2))
+    side = np.minimum(side, extent)
+    lo = rng.uniform(0, extent - side) - 0.5
+    boxes = np.concatenate([lo, lo + side], -1).astype(np.float32)
+    index = np.repeat(np.arange(self.images), self.boxes // self.images).astype(np.int32)
+    return image, boxes, index
+
+
+BOX_CASES = (
+    BoxCase("detector", "a detector's second stage (Faster R-CNN-like)", 2, (200, 300), 256, 512,
+            (7, 7), (8.0, 120.0)),
+    BoxCase("small_boxes", "many small boxes", 4, (100, 100), 64, 4096, (7, 7), (2.0, 10.0)),
+    BoxCase("retina", "recurrent attention: one retina per photo", 64, (256, 256), 3, 64,
+            (16, 16), (32.0, 32.0), scales=3),
+)
+"""The box-glimpse table: roi_align and crop_and_resize on the first two, the
+retina on the last."""
+
+QUICK_BOX_CASES = (
+    BoxCase("detector", "a detector's second stage", 2, (12, 16), 4, 6, (3, 3), (2.0, 8.0)),
+    BoxCase("retina", "one retina per image", 2, (16, 16), 3, 2, (4, 4), (4.0, 4.0), scales=3),
+)

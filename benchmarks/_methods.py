@@ -93,7 +93,7 @@ def _loss(out, cot):
   return jnp.sum(out.astype(jnp.float32) * cot)
 
 
-def _jax_method(glimpse, image, params, cot, kinds) -> Method:
+def jax_method(glimpse, image, params, cot, kinds) -> Method:
   """Compiles forward and both gradients of ``glimpse(image, params)``."""
   fns = {
       "fwd": (glimpse, (image, params)),
@@ -130,7 +130,7 @@ def gaussian(case, data, kinds, windowed: bool, tapped: bool = False) -> Method:
   if tapped:
     taps = jg.gaussian_taps(max_sigma)
   glimpse = lambda x, p: jg.gaussian_glimpse(x, p, case.glimpse, window=window, taps=taps)
-  method = _jax_method(glimpse, image, params, cot, kinds)
+  method = jax_method(glimpse, image, params, cot, kinds)
   if windowed:
     method.notes["window"] = "×".join(map(str, window))
   if tapped:
@@ -150,7 +150,7 @@ def affine(case, data, kinds, order: int = 1, supersample: bool = False) -> Meth
     options["supersample"] = factors
     notes["supersample"] = "×".join(map(str, factors))
   glimpse = lambda x, t: affine_glimpse(x, t, case.glimpse, **options)
-  method = _jax_method(glimpse, image, theta, cot, kinds)
+  method = jax_method(glimpse, image, theta, cot, kinds)
   method.notes.update(notes)
   return method
 
@@ -162,14 +162,14 @@ def projective(case, data, kinds) -> Method:
   matrix = jnp.concatenate([theta, last], -2)
   projective_glimpse = jg.projective_glimpse
   glimpse = lambda x, m: projective_glimpse(x, m, case.glimpse)
-  return _jax_method(glimpse, image, matrix, cot, kinds)
+  return jax_method(glimpse, image, matrix, cot, kinds)
 
 
 def sample(case, data, kinds) -> Method:
   image, box, cot = _inputs(case, data)
   coords = jg.affine_grid(jg.box_to_affine(box, case.glimpse, case.image), case.glimpse, case.image)
   sample = jg.sample
-  return _jax_method(lambda x, c: _per_glimpse(sample, case)(x, c), image, coords, cot, kinds)
+  return jax_method(lambda x, c: _per_glimpse(sample, case)(x, c), image, coords, cot, kinds)
 
 
 def tps_grid(case, data, kinds, controls: int) -> Method:
@@ -239,7 +239,7 @@ def scale_and_translate(case, data, kinds) -> Method:
     )
 
   glimpse = lambda x, q: _per_glimpse(one, case)(x, q[0], q[1])
-  return _jax_method(glimpse, image, (p.mu, p.delta), cot, kinds)
+  return jax_method(glimpse, image, (p.mu, p.delta), cot, kinds)
 
 
 def map_coordinates(case, data, kinds) -> Method:
@@ -255,7 +255,7 @@ def map_coordinates(case, data, kinds) -> Method:
     )
     return jnp.moveaxis(jax.vmap(read, in_axes=-1)(x), 0, -1)
 
-  return _jax_method(lambda x, t: _per_glimpse(one, case)(x, t), image, theta, cot, kinds)
+  return jax_method(lambda x, t: _per_glimpse(one, case)(x, t), image, theta, cot, kinds)
 
 
 def torch_grid_sample(case, data, kinds, mode: str = "bilinear") -> Method:

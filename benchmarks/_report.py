@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
+from _box_methods import BOX_METHODS
 from _methods import KINDS, METHODS
 
 REFERENCE_CASES = ("mnist", "photo", "zoom_in")
@@ -51,6 +53,19 @@ TARGETS = [
 ] + [
     (f"{m} grad / fwd", (m, "grad_params"), (m, "fwd"), "<=", 3.0, None)
     for m in ("gaussian_dense", "gaussian_window", "gaussian_taps", "affine")
+] + [
+    # The box glimpses (result["boxes"]); "grad boxes" is the kind grad_params.
+    (f"{peer} / {ours} {label}", (peer, kind), (ours, kind), ">=", 3.0, None)
+    for ours, peer in (("roi_align", "roi_map_coordinates"), ("crop_and_resize", "crop_map_coordinates"))
+    for kind, label in (("fwd", "fwd"), ("grad_params", "grad boxes"), ("grad_image", "grad image"))
+] + [
+    (f"{ours} / {peer} {label}", (ours, kind), (peer, kind), "<=", 1.2, None)
+    for ours, peer in (("roi_align", "roi_affine"), ("crop_and_resize", "crop_affine"))
+    for kind, label in (("fwd", "fwd"), ("grad_params", "grad boxes"))
+] + [
+    (f"{ours} / {peer} {label}", (ours, kind), (peer, kind), "<=", 1.0, None)
+    for ours, peer in (("retina_gaussian", "gaussian_x3"), ("retina_affine", "affine_x3"))
+    for kind, label in (("fwd", "fwd"), ("grad_params", "grad boxes"))
 ]
 # The image gradient is not a target: a glimpse that reads a small part of the
 # image (window, affine, crop) still writes an image-sized cotangent, so its
@@ -58,6 +73,8 @@ TARGETS = [
 
 
 def spec(case) -> dict:
+  if not hasattr(case, "glimpse"):  # A box case: its fields as they are.
+    return {"describe": case.describe(), **dataclasses.asdict(case)}
   return {
       "about": case.about,
       "describe": case.describe(),
@@ -81,7 +98,7 @@ def targets(result) -> list[dict]:
   out = []
   for name, (m1, k1), (m2, k2), op, threshold, only in TARGETS:
     values, values_min = {}, {}
-    for case, r in result["cases"].items():
+    for case, r in {**result["cases"], **result.get("boxes", {})}.items():
       if only is not None and case not in only:
         continue
       a, b = _time(r, m1, k1), _time(r, m2, k2)
@@ -148,13 +165,13 @@ def targets_markdown(rows, *, verdict: bool = True) -> str:
   return "\n".join(lines) + "\n"
 
 
-def _case_table(case_result) -> str:
+def _case_table(case_result, methods=METHODS, params="params") -> str:
   lines = [
-      "| method | fwd ms | grad params ms | grad image ms | grad/fwd | image grad/fwd "
+      f"| method | fwd ms | grad {params} ms | grad image ms | grad/fwd | image grad/fwd "
       "| compile fwd / grad s | notes |",
       "|---|---|---|---|---|---|---|---|",
   ]
-  for name in METHODS:
+  for name in methods:
     r = case_result["methods"].get(name)
     if r is None:
       continue
@@ -191,6 +208,10 @@ def markdown(result) -> str:
     rounds = sorted({m["rounds"] for m in r["methods"].values() if "rounds" in m})
     parts.append(f"## {name}: {r['spec']['describe']}\n\n{'/'.join(map(str, rounds))} rounds.\n")
     parts.append(_case_table(r))
+  for name, r in result.get("boxes", {}).items():
+    rounds = sorted({m["rounds"] for m in r["methods"].values() if "rounds" in m})
+    parts.append(f"## {name}: {r['spec']['describe']}\n\n{'/'.join(map(str, rounds))} rounds.\n")
+    parts.append(_case_table(r, BOX_METHODS, "boxes"))
   quick = result.get("quick", False)
   parts.append("## Targets\n\nEach ratio is measured in this run.\n")
   if quick:

@@ -54,6 +54,7 @@ sys.path.insert(1, str(HERE.parent))  # ... and for jaxglimpse in a source check
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+import _box_methods  # noqa: E402
 import _cases  # noqa: E402
 import _methods  # noqa: E402
 import _report  # noqa: E402
@@ -106,7 +107,8 @@ def _block(out):
   return out
 
 
-def time_case(case, methods, kinds, *, seed, min_rounds, max_rounds, min_time, log):
+def time_case(case, methods, kinds, *, seed, min_rounds, max_rounds, min_time, log,
+              builders=_methods.BUILDERS):
   """Builds the case's methods and times them in interleaved rounds.
 
   JAX and PyTorch methods are timed in separate rounds: each framework's
@@ -117,7 +119,7 @@ def time_case(case, methods, kinds, *, seed, min_rounds, max_rounds, min_time, l
   results, groups = {}, {}
   for name in methods:
     try:
-      method = _methods.BUILDERS[name](case, data, kinds)
+      method = builders[name](case, data, kinds)
     except _methods.Skip as e:
       results[name] = {"skipped": str(e)}
       continue
@@ -153,6 +155,13 @@ def time_case(case, methods, kinds, *, seed, min_rounds, max_rounds, min_time, l
       cells = [f"{k} {r[k + '_ms']:8.3f} ms" for k in kinds if k + "_ms" in r]
       log(f"  {name:20s} " + "  ".join(cells))
   return {"spec": _report.spec(case), "methods": results}
+
+
+def time_box_case(case, methods, **options):
+  """`time_case` for a `_cases.BoxCase`: ``grad_params`` is the gradient
+  with respect to the boxes. Methods that do not apply to it are left out."""
+  methods = [m for m in methods if (m.startswith(("retina", "gaussian_x3", "affine_x3"))) == bool(case.scales)]
+  return time_case(case, methods, _methods.KINDS, builders=_box_methods.BOX_BUILDERS, **options)
 
 
 def machine() -> dict:
@@ -205,8 +214,14 @@ def main(argv=None) -> dict:
       torch.set_num_threads(args.torch_threads)
     except ImportError:
       pass
-  cases = _select(_cases.QUICK_CASES if args.quick else _cases.CASES, args.cases, "case")
-  methods = _select(_methods.METHODS, args.methods, "method")
+  table = _cases.QUICK_CASES if args.quick else _cases.CASES
+  box_table = _cases.QUICK_BOX_CASES if args.quick else _cases.BOX_CASES
+  chosen = _select(table + box_table, args.cases, "case")
+  cases = [c for c in chosen if c in table]
+  box_cases = [c for c in chosen if c in box_table]
+  chosen = _select(_methods.METHODS + _box_methods.BOX_METHODS, args.methods, "method")
+  methods = [m for m in chosen if m in _methods.METHODS]
+  box_methods = [m for m in chosen if m in _box_methods.BOX_METHODS]
   min_time = args.min_time if args.min_time is not None else (0.0 if args.quick else 10.0)
   rounds = dict(min_rounds=3, max_rounds=3) if args.quick else dict(min_rounds=10, max_rounds=100)
   log = lambda line: print(line, flush=True)
@@ -217,6 +232,7 @@ def main(argv=None) -> dict:
       "quick": args.quick,
       "machine": machine(),
       "cases": {},
+      "boxes": {},
       "sweep": {},
   }
   log(f"{command}\n{result['machine']['cpu']}, {result['machine']['cpu_count']} CPUs, "
@@ -229,7 +245,12 @@ def main(argv=None) -> dict:
     result["cases"][case.name] = time_case(
         case, methods, _methods.KINDS, seed=args.seed, min_time=min_time, log=log, **rounds
     )
-  if not args.no_sweep:
+  for case in box_cases if box_methods else ():
+    log(f"{case.name}: {case.describe()}")
+    result["boxes"][case.name] = time_box_case(
+        case, box_methods, seed=args.seed, min_time=min_time, log=log, **rounds
+    )
+  if not args.no_sweep and methods:
     sweep_methods = [m for m in methods if m != "crop" and m in _methods.SWEPT]
     for case in _cases.QUICK_SWEEP if args.quick else _cases.SWEEP:
       log(f"{case.name}: {case.describe()}")

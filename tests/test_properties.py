@@ -1,7 +1,7 @@
 """Property tests: the promises every glimpse makes for any finite input.
 
 For every read (Gaussian dense, windowed and banded, both paddings; affine,
-every padding, order and align_corners; 1-D to 3-D), hypothesis draws
+every padding, order and align_corners; the box glimpses; 1-D to 3-D), hypothesis draws
 parameters from the whole finite range (far off the image, tiny, zero and
 negative widths and strides, huge transforms) and checks that
 
@@ -116,6 +116,42 @@ def test_affine_read_is_finite_in_value_and_gradient(ndim, padding, order, align
   assert _finite(grad(theta, image))
 
 
+@functools.cache
+def _box_read(ndim, kind):
+  """A box glimpse (roi_align fixed and adaptive, crop_and_resize, retina
+  both methods) and its gradient wrt the boxes, compiled once."""
+  _, shape = SHAPES[ndim]
+  reads = {
+      "roi_align": lambda x, b: jg.roi_align(x, b, shape),
+      "roi_align_adaptive": lambda x, b: jg.roi_align(x, b, shape, sampling_ratio=0, aligned=False),
+      "crop_and_resize": lambda x, b: jg.crop_and_resize(x, b, shape),
+      "crop_and_resize_nearest": lambda x, b: jg.crop_and_resize(x, b, shape, method="nearest"),
+      "retina_gaussian": lambda x, b: jg.retina(x, b, shape, scales=2),
+      "retina_affine": lambda x, b: jg.retina(x, b, shape, scales=2, method="affine"),
+  }
+  value = reads[kind]
+  loss = lambda b, x: jnp.sum(value(x, b).astype(jnp.float32) ** 2)
+  return jax.jit(value), jax.jit(jax.grad(loss))
+
+
+BOX_READS = ("roi_align", "roi_align_adaptive", "crop_and_resize", "crop_and_resize_nearest",
+             "retina_gaussian", "retina_affine")
+
+
+@hypothesis.given(
+    ndim=st.sampled_from([1, 2, 3]),
+    kind=st.sampled_from(BOX_READS),
+    dtype=st.sampled_from(DTYPES),
+    values=st.lists(_number, min_size=6, max_size=6),
+)
+def test_box_reads_are_finite_in_value_and_gradient(ndim, kind, dtype, values):
+  boxes = jnp.asarray(values[: 2 * ndim], jnp.float32)
+  image = _image(ndim, dtype, seed=ndim)
+  value, grad = _box_read(ndim, kind)
+  assert _finite(value(image, boxes))
+  assert _finite(grad(boxes, image))
+
+
 _moderate = st.floats(-30, 30)
 
 
@@ -185,3 +221,8 @@ def test_no_nan_is_computed_and_masked(ndim):
             [scale * jnp.eye(ndim, dtype=jnp.float32), jnp.full((ndim, 1), scale, jnp.float32)], 1
         )
         jax.block_until_ready((value(image, theta), grad(theta, image)))
+    for kind in BOX_READS:
+      value, grad = _box_read(ndim, kind)
+      for lo, hi in ((-1e30, 1e30), (3e38, -3e38), (0.5, 0.5), (1e-30, 0.0)):
+        boxes = jnp.asarray([lo] * ndim + [hi] * ndim, jnp.float32)
+        jax.block_until_ready((value(image, boxes), grad(boxes, image)))
