@@ -12,9 +12,10 @@ images, box k from image ``index[k]``:
   ``jax.scipy.ndimage.map_coordinates`` (order 1) over the ``(N, H, W)``
   stack of each channel, with the image index as a coordinate (no copy per
   box): sample positions, torchvision's clamp and mask, the mean per bin.
-* ``roi_affine``: `affine_glimpse` with ``supersample=2`` over the same
-  boxes (`box_to_affine`), images ``(N, 1, H, W, C)`` with the boxes
-  ``(N, K / N)``: the same reads through our own grid glimpse.
+* ``roi_affine``: `affine_glimpse` with ``supersample=2`` and
+  ``padding="border"`` (torchvision's clamp, for boxes inside the image)
+  over the same boxes (`box_to_affine`), images ``(N, 1, H, W, C)`` with the
+  boxes ``(N, K / N)``: the same reads through our own grid glimpse.
 * ``crop_and_resize``, ``crop_map_coordinates``, ``crop_affine``: likewise
   for `crop_and_resize` (the boxes normalised by ``S - 1``); the affine peer
   is `affine_glimpse` with ``align_corners=True``, whose samples are TF's.
@@ -109,7 +110,7 @@ def roi_affine(case, data, kinds) -> Method:
     b = _per_image(case, b)
     box = jg.Box((b[..., :2] + b[..., 2:]) / 2, b[..., 2:] - b[..., :2])
     theta = jg.box_to_affine(box, case.shape, case.image)
-    out = jg.affine_glimpse(x[:, None], theta, case.shape, supersample=2)
+    out = jg.affine_glimpse(x[:, None], theta, case.shape, padding="border", supersample=2)
     return out.reshape(case.boxes, *out.shape[2:])
 
   return jax_method(read, image, boxes, cot, kinds)

@@ -172,6 +172,11 @@ def roi_align(
   bilinearly, as torchvision does: 0 if it lies more than 1 pixel outside
   (``y < -1`` or ``y > S``), else with y clamped to ``[0, S - 1]``.
 
+  torchvision gives no gradient for the boxes; this one does, through the
+  sample positions. A clamped coordinate and a sample more than 1 pixel
+  outside contribute 0 to it, and the adaptive count, a step function of the
+  box size, is held constant (its jumps have no gradient).
+
   Args:
     image: ``(*batch, *spatial, C)`` with n = ``len(shape)`` spatial axes
       (channel-last), or ``(N, *spatial, C)`` with `image_index`.

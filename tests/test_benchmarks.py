@@ -74,6 +74,57 @@ def test_quick_run_times_every_case_and_method(quick_run):
   assert set(result["sweep"]) == {c.name for c in cases.QUICK_SWEEP}
 
 
+def test_quick_run_times_every_box_case_and_method(quick_run):
+  out, result, _ = quick_run
+  cases, box_methods = _import("_cases"), _import("_box_methods")
+  assert set(result["boxes"]) == {c.name for c in cases.QUICK_BOX_CASES}
+  for name, case in result["boxes"].items():
+    retina = bool(case["spec"]["scales"])
+    expected = {m for m in box_methods.BOX_METHODS if m.startswith(("retina", "gaussian_x3", "affine_x3")) == retina}
+    assert set(case["methods"]) == expected, name
+    for method, r in case["methods"].items():
+      for kind in ("fwd", "grad_params", "grad_image"):
+        assert r[f"{kind}_ms"] > 0, (name, method, kind)
+  # Every box target is computed from this run and shown in the report.
+  rows = {t["target"]: t for t in result["targets"]}
+  for target in ("roi_map_coordinates / roi_align fwd", "roi_align / roi_affine grad boxes",
+                 "crop_map_coordinates / crop_and_resize grad image",
+                 "retina_gaussian / gaussian_x3 fwd", "retina_affine / affine_x3 grad boxes"):
+    assert rows[target]["worst"] is not None, target
+  report = (out / "results.md").read_text()
+  assert "## detector: N=2" in report and "grad boxes ms" in report
+
+
+def test_box_peers_compute_the_same_glimpses():
+  # The peers time the same reads: equal to ours where their semantics agree.
+  import jax.numpy as jnp
+  import numpy as np
+
+  cases, box_methods = _import("_cases"), _import("_box_methods")
+  case = cases.QUICK_BOX_CASES[0]
+  data = case.data(0)
+  outs = {}
+  for name in ("roi_align", "roi_map_coordinates", "roi_affine", "crop_and_resize",
+               "crop_map_coordinates", "crop_affine"):
+    outs[name] = np.asarray(box_methods.BOX_BUILDERS[name](case, data, ("fwd",)).calls["fwd"]())
+  np.testing.assert_allclose(outs["roi_map_coordinates"], outs["roi_align"], atol=1e-5)
+  np.testing.assert_allclose(outs["roi_affine"], outs["roi_align"], atol=1e-5)
+  np.testing.assert_allclose(outs["crop_map_coordinates"], outs["crop_and_resize"], atol=1e-5)
+  # TF extrapolates a sample outside [0, S - 1] where the affine read blends
+  # with its zero padding: they agree on the boxes between pixel centres.
+  boxes, top = data[1], np.asarray(case.image) - 1
+  inside = np.all(boxes[:, :2] >= 0, 1) & np.all(boxes[:, 2:] <= top, 1)
+  assert inside.any()
+  np.testing.assert_allclose(outs["crop_affine"][inside], outs["crop_and_resize"][inside], atol=1e-5)
+  retina = cases.QUICK_BOX_CASES[1]
+  data = retina.data(0)
+  for ours, peer in (("retina_gaussian", "gaussian_x3"), ("retina_affine", "affine_x3")):
+    a = box_methods.BOX_BUILDERS[ours](retina, data, ("fwd",)).calls["fwd"]()
+    b = box_methods.BOX_BUILDERS[peer](retina, data, ("fwd",)).calls["fwd"]()
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+    assert jnp.asarray(a).shape == (retina.boxes, retina.scales, *retina.shape, retina.channels)
+
+
 def test_quick_run_records_the_machine_and_writes_its_outputs(quick_run):
   out, result, stdout = quick_run
   machine = result["machine"]
