@@ -292,22 +292,26 @@ def weights(pixels: Stencil) -> list:
   return [math.prod(t if b else 1 - t for t, b in zip(pixels.frac, k)) for k in bits]
 
 
-def gather(image: jax.Array, pixels: Stencil, spec: Spec, dtype) -> list:
+def gather(image: jax.Array, pixels: Stencil, spec: Spec, dtype, index=None) -> list:
   """The values of the stencil's pixels, 0 outside, in `dtype`.
 
   Args:
     image: ``(*kept, *spatial, C)``, indexed in place: a reshape would cost
-      XLA a layout copy of the image's gradient when C is 1.
+      XLA a layout copy of the image's gradient when C is 1. With `index`,
+      ``(N, *spatial, C)`` (no kept axes).
     pixels: from `stencil`.
     spec: the static description of the read.
     dtype: the compute dtype.
+    index: optional integers ``(*lead, 1)`` in ``[0, N)``: each point reads
+      image ``index`` of the N, as one more gather coordinate (no copy of
+      the image per point, and no pixel of one image next to another's).
 
   Returns:
     K arrays ``(*lead, P, C)``, or ``(*lead, P)`` for one channel: without
     a channel axis of 1, XLA's kernels loop over the points rather than over
     an axis of 1.
   """
-  batch, n = len(spec.kept), len(spec.spatial)
+  batch, n = len(spec.kept), len(spec.spatial) + (index is not None)
   channels = image.shape[-1]
   window = () if channels == 1 else (channels,)
   channel_axis = pixels.indices[0].ndim - 1  # After (*lead, P).
@@ -318,8 +322,12 @@ def gather(image: jax.Array, pixels: Stencil, spec: Spec, dtype) -> list:
       operand_batching_dims=tuple(range(batch)),
       start_indices_batching_dims=spec.kept,
   )
+  indices = pixels.indices
+  if index is not None:
+    whole = jnp.broadcast_to(index, indices[0].shape[:-1]).astype(indices[0].dtype)[..., None]
+    indices = [jnp.concatenate([whole, i], -1) for i in indices]
   out = []
-  for i, inside in zip(pixels.indices, pixels.inside):
+  for i, inside in zip(indices, pixels.inside):
     if inside is None:
       value = jax.lax.gather(image, i, dims, (1,) * (batch + n) + (channels,), mode="clip")
       out.append((value if window else value[..., 0]).astype(dtype))
@@ -360,10 +368,11 @@ def lerp(values: list, frac: list | None, cubic: list | None = None) -> jax.Arra
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
-def interpolate(spec: Spec, dtype, image: jax.Array, coords: tuple) -> jax.Array:
+def interpolate(spec: Spec, dtype, image: jax.Array, coords: tuple, index=None) -> jax.Array:
   """`image` read at `coords` (see `stencil`); shapes as for `gather`."""
   pixels = stencil(coords, spec)
-  return lerp(gather(image, pixels, spec, dtype), pixels.frac, pixels.cubic).astype(image.dtype)
+  values = gather(image, pixels, spec, dtype, index)
+  return lerp(values, pixels.frac, pixels.cubic).astype(image.dtype)
 
 
 @functools.partial(interpolate.defjvp, symbolic_zeros=True)
@@ -376,11 +385,11 @@ def _interpolate_jvp(spec, dtype, primals, tangents):
   instead differentiates the pixel arithmetic piece by piece, into many more
   kernels.
   """
-  image, coords = primals
-  image_dot, coords_dot = tangents
+  image, coords, index = primals
+  image_dot, coords_dot = tangents[:2]
   moving = [a for a, d in enumerate(coords_dot) if not isinstance(d, SymbolicZero)]
   pixels = stencil(coords, spec, slopes=bool(moving))
-  values = gather(image, pixels, spec, dtype)
+  values = gather(image, pixels, spec, dtype, index)
   out = lerp(values, pixels.frac, pixels.cubic).astype(image.dtype)
   parts = []
   if not isinstance(image_dot, SymbolicZero):
@@ -388,7 +397,7 @@ def _interpolate_jvp(spec, dtype, primals, tangents):
     # accumulated in the compute dtype, as `write` does: a scatter-add in
     # bfloat16 is also several times slower on CPU.
     parts.append(lerp(
-        gather(image_dot.astype(dtype), pixels, spec, dtype), pixels.frac, pixels.cubic
+        gather(image_dot.astype(dtype), pixels, spec, dtype, index), pixels.frac, pixels.cubic
     ))
   if pixels.slope is not None and pixels.cubic is not None:
     # Order 3: per moving axis, the read with that axis's weights replaced by
@@ -433,13 +442,14 @@ def _interpolate_jvp(spec, dtype, primals, tangents):
   return out, sum(parts).astype(image.dtype)
 
 
-def read(image: jax.Array, coords: tuple, spec: Spec, dtype) -> jax.Array:
-  """`image` ``(*kept, *spatial, C)`` read at `coords` (see `stencil`).
+def read(image: jax.Array, coords: tuple, spec: Spec, dtype, index=None) -> jax.Array:
+  """`image` ``(*kept, *spatial, C)`` read at `coords` (see `stencil`), or
+  ``(N, *spatial, C)`` with each point's image `index` (see `gather`).
 
   Returns:
     ``(*lead, P, C)`` in the image's dtype.
   """
-  out = interpolate(spec, jnp.dtype(dtype), image, coords)
+  out = interpolate(spec, jnp.dtype(dtype), image, coords, index)
   return out if image.shape[-1] != 1 else out[..., None]  # See `gather`.
 
 

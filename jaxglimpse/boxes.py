@@ -11,13 +11,11 @@ the 2-D anchor's rule applied on every axis.
 
 Batches. Batch axes of the image and the boxes broadcast as everywhere in
 jaxglimpse. Or pass ``image_index`` ``(K,)``: then the image is
-``(N, *spatial, C)`` and box k reads image ``image_index[k]``, in place (the
-images are addressed as one tall image, never copied per box), which is
+``(N, *spatial, C)`` and box k reads image ``image_index[k]``, which is
 torchvision's ``(K, 5)`` roi format (`rois_from_torchvision` converts) and
-TF's ``box_indices``. An index out of ``[0, N)`` raises when it is concrete
-and is clipped into range under ``jit``. Addressing one tall image adds
-``k * S_0`` to the first coordinate, which rounds it to about
-``N S_0 2^-24`` pixels in float32 (1e-4 pixel for 8 images of 200 rows).
+TF's ``box_indices``: the index is one more coordinate of the gather, so no
+image is copied per box. An index out of ``[0, N)`` raises when it is
+concrete and is clipped into range under ``jit``.
 
 Gradients. Every sample is a bilinear (or nearest) read, so the gradient
 with respect to a box is the chain rule through the sample positions, which
@@ -116,7 +114,7 @@ def _all(masks: list) -> jax.Array:
   return out
 
 
-def _read(image, ys, valid, shape, samples, order, index, dtype) -> jax.Array:
+def _read(image, ys, valid, shape, samples, order, index, dtype, scale=None) -> jax.Array:
   """The image read at the grid of per-axis pixel positions `ys`.
 
   Args:
@@ -125,6 +123,7 @@ def _read(image, ys, valid, shape, samples, order, index, dtype) -> jax.Array:
       valid on every axis.
     samples: s, the sub-samples per output sample on each axis, averaged.
     index: ``(*batch)`` image indices, or None.
+    scale: ``(*batch)`` factors of the mean, or None.
 
   Returns:
     ``(*batch, *shape, C)``.
@@ -132,10 +131,6 @@ def _read(image, ys, valid, shape, samples, order, index, dtype) -> jax.Array:
   n = len(ys)
   spatial = image.shape[-(n + 1) : -1]
   ys = [_clamp(y, size) for y, size in zip(ys, spatial)]
-  if index is not None:  # Image k's rows follow those of images 0 ... k - 1.
-    ys[0] = ys[0] + (index[..., None] * spatial[0]).astype(ys[0].dtype)
-    image = image.reshape(image.shape[0] * spatial[0], *image.shape[2:])
-    spatial = image.shape[:-1]
   grid = _grid(ys, shape, samples)
   batch = np.broadcast_shapes(*(y.shape for y in grid))
   coords = tuple(jnp.broadcast_to(y, batch).reshape(*batch[:-n], -1) for y in grid)
@@ -143,7 +138,8 @@ def _read(image, ys, valid, shape, samples, order, index, dtype) -> jax.Array:
   if valid is not None:
     mask = jnp.broadcast_to(_all(_grid(valid, shape, samples)), batch).reshape(*batch[:-n], -1)
   spec = Spec(tuple(spatial), order, "border", False)
-  return _warp.read_points(image, coords, shape, samples, spec, dtype, mask)
+  out = _warp.read_flat(image, coords, spec, dtype, mask, index)
+  return _warp.average(out, out.shape[:-2], shape, samples, out.shape[-1], scale)
 
 
 def roi_align(
@@ -184,16 +180,21 @@ def roi_align(
       (torchvision writes x first: see `rois_from_torchvision`).
     shape: the output's spatial shape (torchvision's ``output_size``), n
       static ints.
-    spatial_scale: multiplies the boxes: 1/16 for boxes given in the pixels
-      of an image that a network has reduced 16 times.
+    spatial_scale: a static positive number that multiplies the boxes: 1/16
+      for boxes given in the pixels of an image that a network has reduced
+      16 times.
     sampling_ratio: g, a static int. ``<= 0`` is torchvision's adaptive
       count ``g = ceil(L / N)`` per box and axis, computed under jit: the
       read then takes `max_sampling_ratio` samples per bin and axis and masks
       those past a box's own count. It equals torchvision whenever the
       adaptive count is at most `max_sampling_ratio`; a larger box is
       averaged over `max_sampling_ratio` evenly spread samples per bin and
-      axis instead (the same mean, less finely estimated).
+      axis instead (the same mean, less finely estimated). Every box then
+      costs the cap's ``max_sampling_ratio**n`` reads per bin, whatever its
+      size.
     aligned: torchvision's ``aligned``; True is the half-pixel-correct one.
+      The defaults (``sampling_ratio=2, aligned=True``) are Detectron2's and
+      Mask R-CNN's; torchvision's own defaults are -1 and False.
     image_index: optional ``(K,)`` ints: box k reads image
       ``image_index[k]`` of an ``(N, *spatial, C)`` image, and the result is
       ``(K, *shape, C)`` (see the module docstring).
@@ -205,11 +206,12 @@ def roi_align(
 
   Raises:
     TypeError: for an integer image or non-real boxes, a non-int
-      `sampling_ratio`, `max_sampling_ratio` or shape, or a non-integer
-      `image_index`.
+      `sampling_ratio`, `max_sampling_ratio` or shape, a non-bool `aligned`,
+      or a non-integer `image_index`.
     ValueError: for boxes whose last axis is not ``2 len(shape)``, batch
-      shapes that do not broadcast, a concrete `image_index` out of range, or
-      a bad `spatial_scale`.
+      shapes that do not broadcast, a concrete `image_index` out of range, a
+      `max_sampling_ratio` below 1, or a `spatial_scale` that is not a
+      static positive number.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -255,11 +257,9 @@ def roi_align(
       ok = ok & (i < own)
     ys.append(y.reshape(*y.shape[:-2], m * g))
     valid.append(ok.reshape(*ok.shape[:-2], m * g))
-  out = _read(image, ys, valid, shape, (g,) * n, 1, index, dtype)
-  if adaptive:  # The mean over g^n samples, rescaled to torchvision's count.
-    factor = (g**n / count).astype(dtype)
-    out = (out * factor[(...,) + (None,) * (n + 1)]).astype(image.dtype)
-  return out
+  # Adaptive: the mean over g^n samples, rescaled to torchvision's count.
+  factor = jnp.asarray(g**n / count, dtype) if adaptive else None
+  return _read(image, ys, valid, shape, (g,) * n, 1, index, dtype, factor)
 
 
 def rois_from_torchvision(rois: ArrayLike) -> tuple[jax.Array, jax.Array]:
@@ -319,11 +319,13 @@ def crop_and_resize(
 
   Gradients with respect to the boxes are TF's ``CropAndResizeGradBoxes``
   where it is defined (bilinear, samples inside the image, coordinates not
-  integers). At an integer coordinate TF's kernel reads the same pixel as
-  floor and ceil and returns 0; this one returns the forward difference, as
-  `sample` does, so that a box whose samples land on pixel centres still
-  learns. ``"nearest"`` has gradient 0 in the boxes, and samples outside the
-  image have gradient 0.
+  integers). At an integer coordinate strictly inside the image TF's kernel
+  reads the same pixel as floor and ceil and returns 0; this one returns the
+  forward difference, as `sample` does, so that a box whose samples land on
+  pixel centres still learns. On the first and last pixel (coordinate 0 or
+  S - 1) both give 0, so the samples on the edges of a whole-image box
+  ``(0, 0, 1, 1)`` do not move it. ``"nearest"`` has gradient 0 in the
+  boxes, and samples outside the image have gradient 0.
 
   Args:
     image: ``(*batch, *spatial, C)`` (channel-last), or ``(N, *spatial, C)``
@@ -361,13 +363,15 @@ def crop_and_resize(
   _checks.choice(fn, "method", method, METHODS)
   image, lo, hi, index, shape, n, dtype = _operands(fn, image, boxes, shape, image_index)
   fill = jnp.asarray(extrapolation_value)
-  if fill.ndim != 0 or not jnp.issubdtype(fill.dtype, jnp.number):
+  if fill.ndim != 0 or not (
+      jnp.issubdtype(fill.dtype, jnp.integer) or jnp.issubdtype(fill.dtype, jnp.floating)
+  ):
     raise ValueError(f"{fn}: extrapolation_value must be a real scalar, got {extrapolation_value!r}.")
   spatial = image.shape[-(n + 1) : -1]
   ys, valid = [], []
   for a, m in enumerate(shape):
     top = float(spatial[a] - 1)
-    if m > 1:  # TF's order of operations, so that float32 agrees to the bit.
+    if m > 1:  # TF's order of operations (XLA may still fuse it into an FMA).
       step = (hi[..., a, None] - lo[..., a, None]) * top / (m - 1)
       y = lo[..., a, None] * top + jnp.arange(m, dtype=dtype) * step
     else:

@@ -33,9 +33,14 @@ def _roi_boxes(n, rng, spatial):
   return np.concatenate([boxes[0], np.stack(boxes[1:])])
 
 
-@pytest.mark.parametrize("n", [1, 2, 3])
+_RATIOS = [(2, 1.0), (3, 0.5), (0, 1.0), (-1, 0.75)]  # (sampling_ratio, spatial_scale)
+
+
 @pytest.mark.parametrize("aligned", [True, False])
-@pytest.mark.parametrize("sampling_ratio,spatial_scale", [(2, 1.0), (3, 0.5), (0, 1.0), (-1, 0.75)])
+@pytest.mark.parametrize(
+    "n,sampling_ratio,spatial_scale",
+    [(2, *r) for r in _RATIOS] + [(1, *_RATIOS[1]), (1, *_RATIOS[2]), (3, *_RATIOS[0]), (3, *_RATIOS[3])],
+)
 def test_roi_align_matches_torchvision_reference(n, aligned, sampling_ratio, spatial_scale):
   rng = np.random.default_rng(n)
   image = rng.normal(size=(*IMAGE[n], 2))
@@ -94,6 +99,18 @@ def test_image_index_equals_the_broadcast_form(fn):
     getattr(jg, fn)(images, boxes, (3, 4), image_index=np.array([7, 0, 2, 1, 0]))
 
 
+@pytest.mark.parametrize("fn", ["roi_align", "crop_and_resize"])
+def test_image_index_never_reads_a_neighbouring_image(fn):
+  # A sample on image 0's last row must not touch image 1's first (inf) row,
+  # not even with weight 0: 0 * inf would be NaN, in value and gradient.
+  images = np.zeros((2, 4, 4, 1))
+  images[1, 0] = np.inf
+  box = np.array([[3.5, 1.0, 3.5, 2.0]]) if fn == "roi_align" else np.array([[1.0, 0.0, 1.0, 1.0]])
+  read = lambda b: getattr(jg, fn)(images, b, (1, 1), image_index=np.array([0]))
+  value, grad = jax.value_and_grad(lambda b: jnp.sum(read(b)))(box)
+  assert np.isfinite(value) and np.all(np.isfinite(grad))
+
+
 def test_image_index_float32_is_close_to_the_broadcast_form():
   rng = np.random.default_rng(2)
   images = rng.normal(size=(4, 30, 20, 3)).astype(np.float32)
@@ -101,7 +118,7 @@ def test_image_index_float32_is_close_to_the_broadcast_form():
   boxes[:, 2:] += 2
   index = np.array([3, 3, 0, 1, 2, 3])
   out = _roi(images, boxes, (4, 4), image_index=index)
-  np.testing.assert_allclose(out, _roi(images[index], boxes, (4, 4)), atol=1e-4)
+  np.testing.assert_allclose(out, _roi(images[index], boxes, (4, 4)), atol=1e-6)
 
 
 def test_batch_axes_broadcast_like_a_loop():
@@ -163,8 +180,9 @@ def test_gradients_in_image_and_boxes_away_from_kinks(fn):
   else:
     boxes = np.array([[0.13, 0.21, 0.77, 0.93], [0.81, 0.17, 0.29, 0.67]])
     f = g = lambda x, b: jg.crop_and_resize(x, b, (3, 2))
-  for h in (f, g) if f is not g else (f,):
-    check_grads(jax.jit(h), (image, boxes), order=1, modes=("fwd", "rev"), eps=1e-6)
+  check_grads(jax.jit(f), (image, boxes), order=1, modes=("fwd", "rev"), eps=1e-6)
+  if g is not f:  # The adaptive count: the gradient users take.
+    check_grads(jax.jit(g), (image, boxes), order=1, modes=("rev",), eps=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
@@ -231,8 +249,9 @@ def test_malformed_arguments_name_the_argument():
     jg.crop_and_resize(image, box / 8, (2, 2), image_index=np.array(0))
   with pytest.raises(ValueError, match="method must be one of 'bilinear', 'nearest', got 'cubic'"):
     jg.crop_and_resize(image, box / 8, (2, 2), method="cubic")
-  with pytest.raises(ValueError, match="extrapolation_value must be a real scalar"):
-    jg.crop_and_resize(image, box / 8, (2, 2), extrapolation_value=[0.0, 1.0])
+  for bad in ([0.0, 1.0], 1j):
+    with pytest.raises(ValueError, match="extrapolation_value must be a real scalar"):
+      jg.crop_and_resize(image, box / 8, (2, 2), extrapolation_value=bad)
   with pytest.raises(TypeError, match="boxes must be a real-valued array"):
     jg.roi_align(image, box.astype(complex), (2, 2))
   with pytest.raises(TypeError, match="image must be a floating-point array"):

@@ -221,7 +221,7 @@ def test_no_nan_is_computed_and_masked(ndim):
             [scale * jnp.eye(ndim, dtype=jnp.float32), jnp.full((ndim, 1), scale, jnp.float32)], 1
         )
         jax.block_until_ready((value(image, theta), grad(theta, image)))
-    for kind in BOX_READS:
+    for kind in BOX_READS if ndim == 2 else ():  # One n: the clamps are per axis.
       value, grad = _box_read(ndim, kind)
       for lo, hi in ((-1e30, 1e30), (3e38, -3e38), (0.5, 0.5), (1e-30, 0.0)):
         boxes = jnp.asarray([lo] * ndim + [hi] * ndim, jnp.float32)
