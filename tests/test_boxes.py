@@ -256,3 +256,17 @@ def test_malformed_arguments_name_the_argument():
     jg.roi_align(image, box.astype(complex), (2, 2))
   with pytest.raises(TypeError, match="image must be a floating-point array"):
     jg.crop_and_resize(image.astype(np.uint8), box / 8, (2, 2))
+
+
+def test_no_retrace_for_new_boxes_or_indices():
+  traces = []
+
+  @jax.jit
+  def f(x, b, i):
+    traces.append(None)
+    return jg.roi_align(x, b, (2, 2), image_index=i), jg.crop_and_resize(x, b / 8, (2, 2), image_index=i)
+
+  images = np.zeros((2, 8, 8, 1))
+  f(images, np.array([[0.0, 0.0, 4.0, 4.0]]), np.array([0]))
+  f(images + 1, np.array([[1.0, 2.0, 7.0, 3.0]]), np.array([1]))
+  assert len(traces) == 1

@@ -113,3 +113,16 @@ def test_malformed_arguments_name_the_argument():
     jg.retina(image, box, (2, 2), method="affine", padding="renormalize")
   with pytest.raises(ValueError, match="batch shapes do not broadcast"):
     jg.retina(np.zeros((2, 8, 8, 1)), np.zeros((3, 4)), (2, 2))
+
+
+def test_no_retrace_for_new_boxes():
+  traces = []
+
+  @jax.jit
+  def f(x, b):
+    traces.append(None)
+    return jg.retina(x, b, (2, 2)), jg.retina(x, b, (2, 2), method="affine")
+
+  f(np.zeros((8, 8, 1)), np.array([0.0, 0.0, 4.0, 4.0]))
+  f(np.ones((8, 8, 1)), np.array([1.0, 2.0, 7.0, 3.0]))
+  assert len(traces) == 1
