@@ -3,7 +3,10 @@
 A retina reads the same glimpse shape over a box and over ``scales - 1``
 concentric boxes, each `ratio` times larger than the one before, so that a
 model sees fine detail where it looks and a coarse context around it (Mnih et
-al. 2014). The scales are one batch axis of one read, not a loop of reads.
+al. 2014). With the Gaussian glimpse the scales are one batch axis of one
+read, the image broadcast along it, not copied; with the affine glimpse each
+scale reads only its own points, so the cost grows with the output and the
+sub-samples, not with the image.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def retina(
     ``box_to_affine(Box(c, ratio**k L), shape, image_shape)`` with
     ``supersample=ceil(ratio**k)``: each sample the mean of that many reads
     per axis over its cell, so that every scale samples the image as densely
-    as the finest one. All scales' points are read by one gather.
+    as the finest one.
 
   Args:
     image: ``(*batch, *spatial, C)`` with n = ``len(shape)`` spatial axes,
@@ -117,16 +120,11 @@ def retina(
 
   image_shape = image.shape[-(n + 1) : -1]
   theta = box_to_affine(Box(center, size), shape, image_shape)  # (*batch, scales, n, n + 1)
-  coords, counts = [], []
+  spec = Spec(image_shape, 1, padding, False)
+  # One read per scale, each fused with its own mean: a single gather of all
+  # the scales' points, sliced apart afterwards, measured 1.4x slower on CPU.
+  outs = []
   for k, s in enumerate(retina_supersample(scales, ratio)):
-    coords.append(_warp.affine_coords(theta[..., k, :, :], shape, image_shape, False, (s,) * n))
-    counts.append(coords[-1][0].shape[-1])
-  # All scales' points in one read: one gather per stencil pixel.
-  points = tuple(jnp.concatenate([c[a] for c in coords], -1) for a in range(n))
-  flat = _warp.read_flat(image, points, Spec(image_shape, 1, padding, False), dtype)
-  outs, start = [], 0
-  for s, count in zip(retina_supersample(scales, ratio), counts):
-    part = flat[..., start : start + count, :]
-    outs.append(_warp.average(part, part.shape[:-2], shape, (s,) * n, part.shape[-1]))
-    start += count
+    coords = _warp.affine_coords(theta[..., k, :, :], shape, image_shape, False, (s,) * n)
+    outs.append(_warp.read_points(image, coords, shape, (s,) * n, spec, dtype))
   return jnp.stack(outs, axis=-(n + 2))
