@@ -127,8 +127,8 @@ TEST_SEED = 2024
 """Fixes the test canvases, whatever ``--seed`` is."""
 
 LEARNING_RATES = {
-    "60x60": {"cnn": 2e-3, "st_cnn": 2e-3, "gaussian": 2e-3, "ram4": 2e-3, "ram8": 2e-3},
-    "100x100": {"cnn": 2e-3, "st_cnn": 2e-3, "gaussian": 2e-3, "ram4": 2e-3, "ram8": 2e-3},
+    "60x60": {"cnn": 8e-3, "st_cnn": 4e-3, "gaussian": 8e-3, "ram4": 2e-3, "ram8": 2e-3},
+    "100x100": {"cnn": 4e-3, "st_cnn": 8e-3, "gaussian": 4e-3, "ram4": 1e-3, "ram8": 1e-3},
 }
 """The peak learning rate of each model, the best of ``--tune`` (results/cluttered_mnist_tune.json)."""
 
@@ -173,6 +173,9 @@ def parse_args(argv=None):
   p.add_argument("--loc-lr-scale", type=float, default=1.0,
                  help="the learning rate of the localisation network and glimpse heads, "
                  "relative to the rest (default: 1)")
+  p.add_argument("--loc-pool", type=int,
+                 help="the localisation network's mean pooling of the canvas (default: 2 at "
+                 "60 x 60, 4 at 100 x 100)")
   p.add_argument("--retina-scales", type=int, default=1,
                  help="the recurrent models' glimpse: 1, one Gaussian glimpse (DRAW's "
                  "differentiable RAM); more, jaxglimpse.retina with that many scales "
@@ -650,7 +653,9 @@ class Setting:
   """One setting's data, model widths and the runs so far, over the seeds."""
 
   def __init__(self, name: str, args, digits):
-    self.name, self.setting = name, SETTINGS[name]
+    self.name, self.setting = name, dict(SETTINGS[name])
+    if args.loc_pool is not None:
+      self.setting["pool"] = args.loc_pool
     train_x, train_y, test_x, test_y = digits
     if args.tune:  # Choose on held-out training digits, never on the test digits.
       train_x, train_y, test_x, test_y = (train_x[:-VALIDATION], train_y[:-VALIDATION],

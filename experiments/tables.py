@@ -36,6 +36,7 @@ RESULTS = (
     ("trainability", "trainability.json"),  # python experiments/trainability.py
     ("trainability", "trainability_zoom1.json"),  # ... --zoom 1
     ("draw", "draw.json"),  # python experiments/draw.py --docs
+    ("cluttered_mnist", "cluttered_mnist_tune.json"),  # ... cluttered_mnist.py --tune
 )
 
 BLOCK = re.compile(r"(<!-- table:([\w.-]+) -->\n)(.*?)(<!-- /table:\2 -->)", re.S)
