@@ -36,6 +36,8 @@ RESULTS = (
     ("trainability", "trainability.json"),  # python experiments/trainability.py
     ("trainability", "trainability_zoom1.json"),  # ... --zoom 1
     ("draw", "draw.json"),  # python experiments/draw.py --docs
+    ("cluttered_mnist", "cluttered_mnist_tune.json"),  # ... cluttered_mnist.py --tune
+    ("cluttered_mnist", "cluttered_mnist.json"),  # python experiments/cluttered_mnist.py --docs
 )
 
 BLOCK = re.compile(r"(<!-- table:([\w.-]+) -->\n)(.*?)(<!-- /table:\2 -->)", re.S)
