@@ -96,6 +96,7 @@ try:
   from tqdm import tqdm
 
   from jaxglimpse.flax import AffineGlimpse, GaussianGlimpse
+  from draw import LSTM  # The same cell as DRAW's (forget bias 1).
 except ModuleNotFoundError as e:
   _common.exit_missing_extra(e, "examples,flax")
 
@@ -386,21 +387,6 @@ class GlimpseCNN(nnx.Module):
   def __call__(self, canvas):
     glimpse, box = self.glimpse(canvas)
     return self.classifier(glimpse), box
-
-
-class LSTM(nnx.Module):
-  """An LSTM cell whose four gates come from one matrix product of ``[x, h]``."""
-
-  def __init__(self, d_in: int, hidden: int, *, rngs):
-    self.hidden = hidden
-    self.gates = nnx.Linear(d_in + hidden, 4 * hidden, rngs=rngs)
-
-  def __call__(self, carry, x):
-    c, h = carry
-    i, f, g, o = jnp.split(self.gates(jnp.concatenate([x, h], -1)), 4, -1)
-    c = jax.nn.sigmoid(f + 1.0) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-    h = jax.nn.sigmoid(o) * jnp.tanh(c)
-    return (c, h), h
 
 
 class RAM(nnx.Module):
