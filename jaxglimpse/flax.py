@@ -134,7 +134,8 @@ class AffineGlimpse(nnx.Module):
     in_features: the size of the features' last axis.
     glimpse_shape: the glimpse's spatial shape, n Python ints.
     kind, scale_range, init_scale, max_shift: as in `jaxglimpse.affine_params`.
-    align_corners, padding, order: as in `jaxglimpse.affine_glimpse`.
+    align_corners, padding, order, supersample: as in
+      `jaxglimpse.affine_glimpse`.
     rngs: an ``nnx.Rngs``; the zero initialisation draws nothing from it.
 
   Examples:
@@ -160,13 +161,16 @@ class AffineGlimpse(nnx.Module):
       align_corners: bool = False,
       padding: str = "zeros",
       order: int = 1,
+      supersample: int | tuple[int, ...] = 1,
       rngs: nnx.Rngs,
   ):
     self.glimpse_shape = tuple(glimpse_shape)
     self.head_options: dict[str, Any] = dict(
         kind=kind, scale_range=tuple(scale_range), init_scale=init_scale, max_shift=max_shift
     )
-    self.glimpse_options: dict[str, Any] = dict(align_corners=align_corners, padding=padding, order=order)
+    self.glimpse_options: dict[str, Any] = dict(
+        align_corners=align_corners, padding=padding, order=order, supersample=supersample
+    )
     size = affine_head_size(len(self.glimpse_shape), kind)
     _jg.affine_params(jnp.zeros(size), **self.head_options)  # Checks the options.
     self.head = nnx.Linear(

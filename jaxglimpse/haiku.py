@@ -128,7 +128,8 @@ class AffineGlimpse(hk.Module):
   Args:
     glimpse_shape: the glimpse's spatial shape, n Python ints.
     kind, scale_range, init_scale, max_shift: as in `jaxglimpse.affine_params`.
-    align_corners, padding, order: as in `jaxglimpse.affine_glimpse`.
+    align_corners, padding, order, supersample: as in
+      `jaxglimpse.affine_glimpse`.
     name: the Haiku module name.
 
   Examples:
@@ -154,6 +155,7 @@ class AffineGlimpse(hk.Module):
       align_corners: bool = False,
       padding: str = "zeros",
       order: int = 1,
+      supersample: int | Sequence[int] = 1,
       name: str | None = None,
   ):
     super().__init__(name=name)
@@ -161,7 +163,9 @@ class AffineGlimpse(hk.Module):
     self.head_options: dict[str, Any] = dict(
         kind=kind, scale_range=tuple(scale_range), init_scale=init_scale, max_shift=max_shift
     )
-    self.glimpse_options: dict[str, Any] = dict(align_corners=align_corners, padding=padding, order=order)
+    self.glimpse_options: dict[str, Any] = dict(
+        align_corners=align_corners, padding=padding, order=order, supersample=supersample
+    )
     self.head_size = affine_head_size(len(self.glimpse_shape), kind)
     _jg.affine_params(jnp.zeros(self.head_size), **self.head_options)  # Checks the options.
 

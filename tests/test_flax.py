@@ -66,6 +66,30 @@ def test_affine_options_reach_the_core():
   np.testing.assert_allclose(glimpse, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("supersample", [2, (2, 3)])
+def test_affine_supersample_reaches_the_core(supersample):
+  image, feats = _data()
+  options = dict(kind="affine", init_scale=1.5, padding="border")
+  attend = jgf.AffineGlimpse(5, (4, 4), supersample=supersample, rngs=nnx.Rngs(0), **options)
+  plain = jgf.AffineGlimpse(5, (4, 4), rngs=nnx.Rngs(0), **options)
+  kernel = jax.random.normal(jax.random.key(3), (5, 6), jnp.float32) * 0.1
+  attend.head.kernel[...] = plain.head.kernel[...] = kernel
+  glimpse, theta = attend(image, feats)
+  want = jg.affine_glimpse(image, theta, (4, 4), padding="border", supersample=supersample)
+  np.testing.assert_allclose(glimpse, want, rtol=1e-5, atol=1e-6)
+  once, theta_once = plain(image, feats)
+  np.testing.assert_array_equal(theta_once, theta)
+  assert float(jnp.abs(glimpse - once).max()) > 1e-2  # Zoomed out: the average is not one read.
+
+
+@pytest.mark.parametrize("supersample", [0, (2, 2, 2)])
+def test_affine_bad_supersample_raises(supersample):
+  image, feats = _data()
+  attend = jgf.AffineGlimpse(5, (4, 4), supersample=supersample, rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match="supersample must be a positive int or 2 of them"):
+    attend(image, feats)
+
+
 def test_affine_bad_options_raise_at_construction():
   with pytest.raises(ValueError, match="init_scale must lie"):
     jgf.AffineGlimpse(5, (4, 4), scale_range=(0.1, 0.9), rngs=nnx.Rngs(0))

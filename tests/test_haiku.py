@@ -81,6 +81,29 @@ def test_affine_options_reach_the_core_and_grads_flow():
   assert float(jnp.abs(grads["affine_glimpse/~glimpse_params/head"]["w"]).sum()) > 0
 
 
+@pytest.mark.parametrize("supersample", [2, (2, 3)])
+def test_affine_supersample_reaches_the_core(supersample):
+  image, feats = _data()
+  options = dict(kind="affine", init_scale=1.5, padding="border")
+  f = _transform(lambda: jgh.AffineGlimpse((4, 4), supersample=supersample, **options))
+  plain = _transform(lambda: jgh.AffineGlimpse((4, 4), **options))
+  w = jax.random.normal(jax.random.key(3), (5, 6), jnp.float32) * 0.1
+  variables = {"affine_glimpse/~glimpse_params/head": {"w": w, "b": jnp.zeros(6)}}
+  glimpse, theta = jax.jit(f.apply)(variables, image, feats)
+  want = jg.affine_glimpse(image, theta, (4, 4), padding="border", supersample=supersample)
+  np.testing.assert_allclose(glimpse, want, rtol=1e-5, atol=1e-6)
+  once, theta_once = jax.jit(plain.apply)(variables, image, feats)
+  np.testing.assert_array_equal(theta_once, theta)
+  assert float(jnp.abs(glimpse - once).max()) > 1e-2  # Zoomed out: the average is not one read.
+
+
+@pytest.mark.parametrize("supersample", [0, (2, 2, 2)])
+def test_affine_bad_supersample_raises(supersample):
+  f = _transform(lambda: jgh.AffineGlimpse((4, 4), supersample=supersample))
+  with pytest.raises(ValueError, match="supersample must be a positive int or 2 of them"):
+    f.init(jax.random.key(0), *_data())
+
+
 def test_gaussian_scale_shift_head_starts_at_whole_image_box():
   image, feats = _data()
   f = _transform(lambda: jgh.GaussianGlimpse((6, 8), kind="scale_shift"))
