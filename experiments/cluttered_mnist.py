@@ -25,17 +25,22 @@ Five Flax NNX models (`MODELS`), their dense widths chosen so that each has
 ``--params`` (200,000) parameters to within 3 %:
 
 * ``cnn``: the baseline, 3 × 3 convolutions with 2 × 2 max pooling over the
-  whole canvas (16, 32, 32 channels; a fourth stage of 32 at 100 × 100), a
+  whole canvas (8, 16, 32 channels; a fourth stage of 32 at 100 × 100), a
   dense layer, the classes.
-* ``st_cnn``: a spatial transformer. A localisation network (two conv stages,
-  8 and 16 channels, and a 32-unit layer) reads the canvas mean-pooled to
-  30 × 30 or 25 × 25; `jaxglimpse.flax.AffineGlimpse` (scale and shift, its
-  zero-initialised head and `jaxglimpse.affine_params`) places a 28 × 28
-  bilinear glimpse, read with ``supersample`` (`SUPERSAMPLE`) through
-  `jaxglimpse.affine_glimpse`; a classifier (two conv stages, 16 and 32
-  channels, a dense layer) reads the glimpse.
-* ``gaussian``: the same with `jaxglimpse.flax.GaussianGlimpse` (its bounded
-  ``scale_shift`` head, anti-aliased: σ = half the stride).
+* ``st_cnn``: a spatial transformer. A localisation network reads the canvas
+  mean-pooled to 30 × 30 or 25 × 25 (``--localiser``): ``saliency`` (the
+  default, `SaliencyLocaliser`) scores every cell of a convolutional map and
+  puts the glimpse centre at their soft-argmax; ``dense`` (`Localiser`, the
+  STN paper's kind: two conv stages, 8 and 16 channels, and a 32-unit layer)
+  leaves the whole placement to the head. The zero-initialised head of
+  `jaxglimpse.flax.AffineGlimpse` (scale and shift, through
+  `jaxglimpse.affine_params`) sets the zoom and a shift about that centre,
+  and `jaxglimpse.affine_glimpse` reads a 28 × 28 bilinear glimpse with
+  ``supersample`` (`SUPERSAMPLE`); a classifier (the CNN's conv stages, 8,
+  16 and 32 channels, and a dense layer) reads the glimpse.
+* ``gaussian``: the same with `jaxglimpse.flax.GaussianGlimpse`'s head (its
+  bounded ``scale_shift`` head, anti-aliased: σ = half the stride) and
+  `jaxglimpse.gaussian_glimpse`.
 * ``ram4``, ``ram8``: a recurrent attention model trained end to end by
   backpropagation, DRAW's "differentiable RAM": an LSTM core takes 4 or 8
   glimpses in turn, each a 12 × 12 Gaussian glimpse (`GaussianGlimpse`)
@@ -65,10 +70,15 @@ Writes ``DIR/cluttered_mnist.json`` (test errors per seed with their mean,
 spread and standard errors; parameter counts; times per update; the machine)
 and ``DIR/cluttered_mnist.png`` (test canvases with the glimpse boxes, every
 step of ``ram8``, and the glimpses); ``--docs DIR`` copies the figure there.
+``--tag long`` writes ``cluttered_mnist_long.json`` and ``.png`` instead: a
+run beside the full one, such as the attention models trained for the
+CNN's wall time.
 
 Examples:
   python experiments/cluttered_mnist.py
   python experiments/cluttered_mnist.py --tune
+  python experiments/cluttered_mnist.py --tag long --settings 100x100 --models st_cnn gaussian \
+      --updates 6000
   python experiments/cluttered_mnist.py --quick --out /tmp/cm
 """
 
@@ -77,6 +87,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import shutil
 import time
 from pathlib import Path
@@ -128,8 +139,8 @@ TEST_SEED = 2024
 """Fixes the test canvases, whatever ``--seed`` is."""
 
 LEARNING_RATES = {
-    "60x60": {"cnn": 8e-3, "st_cnn": 4e-3, "gaussian": 8e-3, "ram4": 2e-3, "ram8": 2e-3},
-    "100x100": {"cnn": 4e-3, "st_cnn": 8e-3, "gaussian": 4e-3, "ram4": 1e-3, "ram8": 1e-3},
+    "60x60": {"cnn": 8e-3, "st_cnn": 4e-3, "gaussian": 4e-3, "ram4": 2e-3, "ram8": 2e-3},
+    "100x100": {"cnn": 4e-3, "st_cnn": 2e-3, "gaussian": 4e-3, "ram4": 1e-3, "ram8": 1e-3},
 }
 """The peak learning rate of each model, the best of ``--tune`` (results/cluttered_mnist_tune.json)."""
 
@@ -171,6 +182,8 @@ def parse_args(argv=None):
                  help="parameters per model, to within 3 %% (default: 200,000)")
   p.add_argument("--zoom", type=float, default=0.6,
                  help="every glimpse starts centred, this fraction of the canvas (default: 0.6)")
+  p.add_argument("--localiser", choices=tuple(LOCALISERS), default="saliency",
+                 help="the single-glimpse models' localisation network (default: saliency)")
   p.add_argument("--loc-lr-scale", type=float, default=1.0,
                  help="the learning rate of the localisation network and glimpse heads, "
                  "relative to the rest (default: 1)")
@@ -192,6 +205,9 @@ def parse_args(argv=None):
                  help="train each model at each of --tune-lrs on one seed; write "
                  "cluttered_mnist_tune.json")
   p.add_argument("--tune-lrs", type=float, nargs="+", default=[2e-3, 4e-3, 8e-3])
+  p.add_argument("--tag", help="write cluttered_mnist_TAG.json and .png instead, whose README "
+                 "tables are cluttered_mnist_TAG and cluttered_mnist_TAG_seeds: a run beside "
+                 "the full run, e.g. longer trainings (default: none)")
   p.add_argument("--docs", type=Path, nargs="?", const=Path("docs"), default=None,
                  help="also copy the figure to this directory (default: docs)")
   args = p.parse_args(argv)
@@ -210,6 +226,10 @@ def parse_args(argv=None):
                "retina_scales"):
     if getattr(args, name) < 1:
       p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+  if args.tag is not None and (not re.fullmatch(r"[a-z0-9]+", args.tag) or args.tag == "tune"):
+    p.error(f"--tag must be lower-case letters and digits, and not 'tune'; got {args.tag!r}")
+  if args.tag is not None and args.tune:
+    p.error("--tag names a run's results; --tune writes cluttered_mnist_tune.json")
   if not 0.05 < args.zoom < 1.0:
     p.error(f"--zoom must lie in (0.05, 1), got {args.zoom}")
   return args
@@ -341,7 +361,7 @@ class CNN(nnx.Module):
 
 
 class Localiser(nnx.Module):
-  """Features for a glimpse head from the mean-pooled canvas."""
+  """Features for a glimpse head from the mean-pooled canvas (the STN paper's design)."""
 
   def __init__(self, setting: dict, *, rngs):
     self.pool = setting["pool"]
@@ -350,8 +370,61 @@ class Localiser(nnx.Module):
     self.dense = nnx.Linear(ConvStack.flat_size(size, (8, 16)), 32, rngs=rngs)
 
   def __call__(self, canvas):
+    """Returns ``(features (B, 32), None)``: the head alone places the glimpse."""
     coarse = nnx.avg_pool(canvas, (self.pool, self.pool), strides=(self.pool, self.pool))
-    return jax.nn.relu(self.dense(self.stack(coarse)))
+    return jax.nn.relu(self.dense(self.stack(coarse))), None
+
+
+class SaliencyLocaliser(nnx.Module):
+  """A centre by the soft-argmax of a saliency map over the mean-pooled canvas.
+
+  Convolutions (8, then 16 and 16 channels after a 2 × 2 max pooling; a
+  receptive field of about 24 (60 × 60) or 48 (100 × 100) canvas pixels) and a
+  1 × 1 convolution score every cell; the softmax of the scores weighs the
+  cells' centres into the glimpse centre, and their features into the head's
+  32 features, which set the zoom and a shift about that centre. Unlike the
+  dense localiser it is translation-equivariant: it learns what a digit looks
+  like once, wherever it is. The score starts at zero, so the centre starts at
+  the mean of the cells' centres: the canvas centre at 60 × 60; 2 pixels up and
+  left of it at 100 × 100, whose last 4 rows and columns the map drops.
+  """
+
+  def __init__(self, setting: dict, *, rngs):
+    self.pool = setting["pool"]
+    self.conv1 = nnx.Conv(1, 8, (3, 3), padding="SAME", rngs=rngs)
+    self.conv2 = nnx.Conv(8, 16, (3, 3), padding="SAME", rngs=rngs)
+    self.conv3 = nnx.Conv(16, 16, (3, 3), padding="SAME", rngs=rngs)
+    self.score = nnx.Conv(16, 1, (1, 1), kernel_init=nnx.initializers.zeros_init(), rngs=rngs)
+    self.dense = nnx.Linear(16, 32, rngs=rngs)
+
+  def __call__(self, canvas):
+    """Returns ``(features (B, 32), centre (B, 2))``, the centre in canvas pixels."""
+    p = self.pool
+    coarse = nnx.avg_pool(canvas, (p, p), strides=(p, p))
+    x = max_pool(jax.nn.relu(self.conv1(coarse)))
+    x = jax.nn.relu(self.conv3(jax.nn.relu(self.conv2(x))))
+    centre, weights = soft_argmax(self.score(x)[..., 0], 2 * p)
+    features = jax.nn.relu(self.dense(jnp.einsum("bhw,bhwc->bc", weights, x)))
+    return features, centre
+
+
+def soft_argmax(scores, stride: int):
+  """The softmax-weighted mean of the cells' centres, in canvas pixels.
+
+  Cell ``(i, j)`` of `scores` ``(B, h, w)`` covers canvas pixels ``stride · i``
+  to ``stride · (i + 1) - 1`` (likewise in x), so its centre is
+  ``stride · i + (stride - 1) / 2``. Returns ``(centre (B, 2), weights (B, h, w))``.
+  """
+  b, h, w = scores.shape
+  weights = jax.nn.softmax(scores.reshape(b, h * w), -1).reshape(b, h, w)
+  ys = stride * jnp.arange(h, dtype=scores.dtype) + (stride - 1) / 2
+  xs = stride * jnp.arange(w, dtype=scores.dtype) + (stride - 1) / 2
+  centre = jnp.stack([jnp.einsum("bhw,h->b", weights, ys), jnp.einsum("bhw,w->b", weights, xs)],
+                     -1)
+  return centre, weights
+
+
+LOCALISERS = {"dense": Localiser, "saliency": SaliencyLocaliser}
 
 
 def head_options(zoom: float) -> dict:
@@ -362,9 +435,10 @@ def head_options(zoom: float) -> dict:
 class GlimpseCNN(nnx.Module):
   """ST-CNN or Gaussian attention: localise, read a 28 × 28 glimpse, classify it."""
 
-  def __init__(self, kind: str, setting: dict, width: int, zoom: float, *, rngs):
+  def __init__(self, kind: str, setting: dict, width: int, zoom: float, localiser: str, *,
+               rngs):
     self.kind = kind
-    self.localiser = Localiser(setting, rngs=rngs)
+    self.localiser = LOCALISERS[localiser](setting, rngs=rngs)
     if kind == "affine":
       self.attend = AffineGlimpse(32, GLIMPSE, **head_options(zoom), rngs=rngs)
     else:
@@ -373,15 +447,24 @@ class GlimpseCNN(nnx.Module):
     self.classifier = Classifier(GLIMPSE[0], CNN_CHANNELS, width, rngs=rngs)
 
   def glimpse(self, canvas):
-    """Returns ``(glimpse (B, 28, 28, 1), Box (B, 2))``."""
-    features = self.localiser(canvas)
+    """Returns ``(glimpse (B, 28, 28, 1), Box (B, 2))``.
+
+    The head's shift is about the canvas centre, or about the saliency
+    localiser's centre; so the glimpse is read here from the head's parameters.
+    """
+    features, centre = self.localiser(canvas)
+    size = canvas.shape[1:3]
+    pixels = jnp.asarray(size, canvas.dtype)
+    offset = 0.0 if centre is None else centre - (pixels - 1) / 2
     if self.kind == "affine":
-      # AffineGlimpse has no supersample option yet: its head places the glimpse, and
-      # the library's affine_glimpse reads it with sub-samples.
       theta = self.attend.glimpse_params(features)
+      # Normalised coordinates (align_corners=False) span the S pixels as [-1, 1].
+      theta = theta.at[..., -1].add(2 * offset / pixels)
       glimpse = jg.affine_glimpse(canvas, theta, GLIMPSE, supersample=SUPERSAMPLE)
-      return glimpse, jg.affine_to_box(theta, GLIMPSE, canvas.shape[1:3])
-    glimpse, params = self.attend(canvas, features)
+      return glimpse, jg.affine_to_box(theta, GLIMPSE, size)
+    params = self.attend.glimpse_params(features, size)
+    params = params._replace(mu=params.mu + offset)
+    glimpse = jg.gaussian_glimpse(canvas, params, GLIMPSE, padding="zeros")
     return glimpse, jg.gaussian_to_box(params, GLIMPSE)
 
   def __call__(self, canvas):
@@ -451,13 +534,14 @@ class RAM(nnx.Module):
     return self.out(h), boxes, jnp.moveaxis(glimpses, 0, 1)
 
 
-def build(name: str, setting: dict, width: int, zoom: float, seed: int, scales: int = 1):
+def build(name: str, setting: dict, width: int, zoom: float, seed: int, scales: int = 1,
+          localiser: str = "saliency"):
   rngs = nnx.Rngs(seed)
   if name == "cnn":
     return CNN(setting, width, rngs=rngs)
   if name in ("st_cnn", "gaussian"):
     return GlimpseCNN("affine" if name == "st_cnn" else "gaussian", setting, width, zoom,
-                      rngs=rngs)
+                      localiser, rngs=rngs)
   return RAM(setting, int(name[3:]), width, zoom, scales, rngs=rngs)
 
 
@@ -465,7 +549,8 @@ def count_params(model) -> int:
   return int(sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))))
 
 
-def fit_width(name: str, setting: dict, target: int, scales: int = 1) -> tuple[int, int]:
+def fit_width(name: str, setting: dict, target: int, scales: int = 1,
+              localiser: str = "saliency") -> tuple[int, int]:
   """The width (dense units, or LSTM units for RAM) whose parameter count is nearest `target`.
 
   Returns ``(width, params)``. A model's count is a polynomial of degree at most 2
@@ -473,7 +558,7 @@ def fit_width(name: str, setting: dict, target: int, scales: int = 1) -> tuple[i
   (`nnx.eval_shape`, nothing allocated) give it exactly.
   """
   def count(width):
-    return count_params(nnx.eval_shape(lambda: build(name, setting, width, 0.6, 0, scales)))
+    return count_params(nnx.eval_shape(lambda: build(name, setting, width, 0.6, 0, scales, localiser)))
 
   p1, p2, p3 = count(1), count(2), count(3)
   c = (p3 - 2 * p2 + p1) / 2
@@ -549,7 +634,7 @@ def train(name: str, setting: dict, width: int, lr: float, updates: int, seed: i
           data, test):
   """Trains one model; returns ``(result dict, trained model)``."""
   train_x, train_y = data
-  model = build(name, setting, width, args.zoom, seed, args.retina_scales)
+  model = build(name, setting, width, args.zoom, seed, args.retina_scales, args.localiser)
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   tx = optimizer(lr, updates, params, args.loc_lr_scale)
   opt_state = tx.init(params)
@@ -649,7 +734,8 @@ class Setting:
     self.train = (train_x, train_y)
     self.test = test_canvases(test_x[: args.test_limit], test_y[: args.test_limit],
                               self.setting, args.test_per_digit)
-    self.widths = {name: fit_width(name, self.setting, args.params, args.retina_scales)
+    self.widths = {name: fit_width(name, self.setting, args.params, args.retina_scales,
+                                   args.localiser)
                    for name in args.models}
     self.runs: dict[str, list] = {}
     self.kept: dict = {}  # The first seed's trained models, for the figure.
@@ -771,9 +857,12 @@ def figure(path: Path, kept: dict, shown: int = 3):
   for ax in axes.flat:
     ax.set_xticks([])
     ax.set_yticks([])
-  fig.suptitle("Cluttered MNIST test canvases: each model's glimpse box (the recurrent "
-               "model's finest retina box at each step, red first to yellow last) and its "
-               "glimpses (the recurrent model's finest scale)", fontsize=8)
+  retina = any(getattr(m, "scales", 1) > 1 for models, _ in kept.values() for m in models.values())
+  steps = "finest retina box" if retina else "box"
+  fig.suptitle(f"Cluttered MNIST test canvases: each model's glimpse box (the recurrent "
+               f"model's {steps} at each step, red first to yellow last) and its glimpses"
+               + (" (the recurrent model's finest scale)" if retina else ""), fontsize=8,
+               wrap=True)
   fig.tight_layout(pad=0.2, h_pad=0.3, w_pad=0.1,
                    rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
   _common.save_png(fig, path, dpi=70)
@@ -788,6 +877,11 @@ LABELS = {
     "ram4": "recurrent, 4 Gaussian glimpses",
     "ram8": "recurrent, 8 Gaussian glimpses",
 }
+
+
+COLLAPSED = 0.5
+"""A training whose test error ends at or above this fraction collapsed (chance is 0.9);
+the per-seed table marks it in bold."""
 
 
 def _percent(x: dict) -> str:
@@ -839,11 +933,28 @@ def readme_tables(result: dict) -> dict[str, str]:
       row += (f" {cell} | {m['params']:,} | {updates} "
               f"| {1e3 * m['update_seconds_median']:.1f} |")
     lines.append(row)
+  seeds = ["| model |" + "".join(f" {n}: test error (%) per seed |" for n in settings),
+           "| --- |" + " --- |" * len(settings)]
+  for name in names:
+    row = f"| {name} |"
+    for s in settings.values():
+      m = s["models"].get(name)
+      errors = m["test_error"]["per_seed"] if m else []
+      cells = [f"**{100 * e:.2f}**" if e >= COLLAPSED else f"{100 * e:.2f}" for e in errors]
+      if name == "cnn_equal_time" and m:  # With each seed's number of updates.
+        cells = [f"{c} ({r['updates']:,})" for c, r in zip(cells, m.get("runs", []))]
+      row += f" {', '.join(cells)} |" if cells else " |"
+    seeds.append(row)
   papers = ["| paper | model | setting | test error (%) |", "| --- | --- | --- | --- |"]
   for setting_name, rows in result["papers"].items():
     for paper, model, error in rows:
       papers.append(f"| {paper} | {model} | {setting_name} | {error:.2f} |")
-  return {"cluttered_mnist": "\n".join(lines), "cluttered_mnist_papers": "\n".join(papers)}
+  tag = result.get("args", {}).get("tag")
+  if tag:  # A run beside the full run: its own tables, no papers.
+    return {f"cluttered_mnist_{tag}": "\n".join(lines),
+            f"cluttered_mnist_{tag}_seeds": "\n".join(seeds)}
+  return {"cluttered_mnist": "\n".join(lines), "cluttered_mnist_seeds": "\n".join(seeds),
+          "cluttered_mnist_papers": "\n".join(papers)}
 
 
 def report_of(args, digits, seeds, settings: dict, started: float) -> dict:
@@ -880,7 +991,8 @@ def main(argv=None):
   digits = _common.load_mnist()
   seeds = [args.seed + k for k in range(args.repeats)]
   settings = {name: Setting(name, args, digits) for name in args.settings}
-  name = "cluttered_mnist_tune" if args.tune else "cluttered_mnist"
+  name = "cluttered_mnist_tune" if args.tune else "_".join(filter(None, ("cluttered_mnist",
+                                                                         args.tag)))
   for k, seed in enumerate(seeds):  # Seeds outermost: a run cut short has both settings.
     for setting_name, setting in settings.items():
       if args.tune:
@@ -900,14 +1012,14 @@ def main(argv=None):
       mine = report["settings"].setdefault(setting_name, s)
       if mine is not s:
         mine["models"] = {**s["models"], **mine["models"]}
+    report["settings"] = {k: report["settings"][k] for k in SETTINGS if k in report["settings"]}
     report["tune_lrs"] = sorted(set(earlier["tune_lrs"]) | set(args.tune_lrs))
     report["earlier_runs_args"] = earlier.get("earlier_runs_args", []) + [earlier["args"]]
   if not args.tune:
-    figure(args.out / "cluttered_mnist.png",
-           {n: (s.kept, s.test) for n, s in settings.items()})
+    figure(args.out / f"{name}.png", {n: (s.kept, s.test) for n, s in settings.items()})
     if args.docs is not None:
       args.docs.mkdir(parents=True, exist_ok=True)
-      shutil.copyfile(args.out / "cluttered_mnist.png", args.docs / "cluttered_mnist.png")
+      shutil.copyfile(args.out / f"{name}.png", args.docs / f"{name}.png")
   report["wall_seconds"] = time.perf_counter() - started
   _common.save_json(args.out / f"{name}.json", report)
   for table in readme_tables(report).values():

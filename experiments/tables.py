@@ -38,6 +38,7 @@ RESULTS = (
     ("draw", "draw.json"),  # python experiments/draw.py --docs
     ("cluttered_mnist", "cluttered_mnist_tune.json"),  # ... cluttered_mnist.py --tune
     ("cluttered_mnist", "cluttered_mnist.json"),  # python experiments/cluttered_mnist.py --docs
+    ("cluttered_mnist", "cluttered_mnist_long.json"),  # ... --tag long (README)
 )
 
 BLOCK = re.compile(r"(<!-- table:([\w.-]+) -->\n)(.*?)(<!-- /table:\2 -->)", re.S)

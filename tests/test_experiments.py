@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -427,6 +429,60 @@ def test_cluttered_readme_tables(cluttered):
   assert "| 60x60 | cnn | 10.00 | **8.00** | 0.002 |" in tune.splitlines()
 
 
+def test_cluttered_per_seed_table_marks_collapses_and_equal_time_updates(cluttered):
+  result = _cluttered_result()
+  models = result["settings"]["60x60"]["models"]
+  models["st_cnn"] = {**models["cnn"], "test_error": {**models["cnn"]["test_error"],
+                                                     "per_seed": [0.05, 0.91]}}
+  models["cnn_equal_time"] = {**models["cnn"], "runs": [{"updates": 300}, {"updates": 1250}]}
+  lines = cluttered.readme_tables(result)["cluttered_mnist_seeds"].splitlines()
+  assert lines[0] == "| model | 60x60: test error (%) per seed | 100x100: test error (%) per seed |"
+  assert lines[2:] == ["| cnn | 6.00, 7.00 | 10.00, 12.00 |",
+                       "| cnn_equal_time | 6.00 (300), 7.00 (1,250) | |",
+                       "| st_cnn | 5.00, **91.00** | |",
+                       "| ram8 | 4.00, 5.00 | |"]
+
+
+def test_cluttered_tag_names_the_tables_and_rejects_bad_tags(cluttered):
+  result = {**_cluttered_result(), "args": {"tag": "long"}}
+  assert set(cluttered.readme_tables(result)) == {"cluttered_mnist_long",
+                                                  "cluttered_mnist_long_seeds"}
+  assert cluttered.parse_args(["--tag", "long"]).tag == "long"
+  for argv in (["--tag", "Long"], ["--tag", "tune"], ["--tag", "a-b"], ["--tag", "x", "--tune"]):
+    with pytest.raises(SystemExit):
+      cluttered.parse_args(argv)
+
+
+def test_cluttered_soft_argmax_is_the_mean_of_the_cells_pixels(cluttered):
+  # Cell (i, j) covers canvas pixels stride·i to stride·(i + 1) - 1: a spike there puts the
+  # centre at those pixels' mean coordinate; flat scores, at the mean over every cell.
+  stride = 8
+  scores = jnp.full((2, 12, 12), -1e4).at[0, 3, 7].set(0.0).at[1].set(0.0)
+  centre, weights = cluttered.soft_argmax(scores, stride)
+  np.testing.assert_allclose(centre[0], [np.arange(24, 32).mean(), np.arange(56, 64).mean()])
+  np.testing.assert_allclose(centre[1], [np.arange(96).mean()] * 2, rtol=1e-6)
+  np.testing.assert_allclose(weights.sum((1, 2)), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["st_cnn", "gaussian"])
+@pytest.mark.parametrize("setting", ["60x60", "100x100"])
+def test_cluttered_glimpse_is_centred_where_the_saliency_points(cluttered, name, setting):
+  # With a zero head, the glimpse box sits at the localiser's soft-argmax centre (affine
+  # shift in normalised units, Gaussian mu in pixels) with the start zoom's size.
+  s = cluttered.SETTINGS[setting]
+  model = cluttered.build(name, s, 16, 0.5, 0, localiser="saliency")
+  kernel = model.localiser.score.kernel
+  kernel[...] = jax.random.normal(jax.random.key(1), kernel.shape, kernel.dtype)
+  canvas = jnp.asarray(np.random.default_rng(0).random((3, s["canvas"], s["canvas"], 1)),
+                       jnp.float32)
+  _, centre = model.localiser(canvas)
+  glimpse, box = model.glimpse(canvas)
+  assert glimpse.shape == (3, 28, 28, 1)
+  assert float(jnp.ptp(centre)) > 1.0  # The centres differ from each other and the middle.
+  np.testing.assert_allclose(box.center, centre, atol=1e-4)
+  np.testing.assert_allclose(box.size, 0.5 * s["canvas"], rtol=1e-5)
+
+
 def test_cluttered_models_have_matched_parameter_counts(cluttered):
   # fit_width checks its count against the built model's; the quick run checks all of
   # its models. Here a dense-headed model of each kind, and the LSTM's quadratic count.
@@ -454,7 +510,8 @@ def test_cluttered_mnist_quick_writes_json_and_figure(tmp_path, cluttered):
     for m in models.values():
       assert 0.0 <= m["test_error"]["mean"] <= 1.0
       assert m["update_seconds_median"] > 0 and np.isfinite(m["runs"][0]["final_loss"])
-  assert set(cluttered.readme_tables(report)) == {"cluttered_mnist", "cluttered_mnist_papers"}
+  assert set(cluttered.readme_tables(report)) == {"cluttered_mnist", "cluttered_mnist_seeds",
+                                                  "cluttered_mnist_papers"}
 
 
 def test_cluttered_learning_rates_are_the_tunes_best(cluttered):
