@@ -558,7 +558,8 @@ def fit_width(name: str, setting: dict, target: int, scales: int = 1,
   (`nnx.eval_shape`, nothing allocated) give it exactly.
   """
   def count(width):
-    return count_params(nnx.eval_shape(lambda: build(name, setting, width, 0.6, 0, scales, localiser)))
+    return count_params(nnx.eval_shape(
+        lambda: build(name, setting, width, 0.6, 0, scales, localiser)))
 
   p1, p2, p3 = count(1), count(2), count(3)
   c = (p3 - 2 * p2 + p1) / 2
