@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 import jax
@@ -217,6 +218,39 @@ def machine() -> dict:
       "python": sys.version.split()[0],
       "jax": jax.__version__,
   }
+
+
+class UpdateClock:
+  """Times training updates, keeping the first (mostly compilation) apart.
+
+  ``clock(update, *args)`` calls ``update(*args)``, waits for its result
+  (`jax.block_until_ready`) and returns it.
+  """
+
+  def __init__(self):
+    self.first: float | None = None
+    self.times: list[float] = []
+
+  def __call__(self, update, *args):
+    start = time.perf_counter()
+    out = jax.block_until_ready(update(*args))
+    elapsed = time.perf_counter() - start
+    if self.first is None:
+      self.first = elapsed
+    else:
+      self.times.append(elapsed)
+    return out
+
+  @property
+  def seconds(self) -> float:
+    """All updates' time so far, the first included."""
+    return (self.first or 0.0) + float(sum(self.times))
+
+  def summary(self) -> dict:
+    """``train_seconds``, ``first_update_seconds`` and the median of the others."""
+    first = self.first or 0.0
+    return {"train_seconds": self.seconds, "first_update_seconds": first,
+            "update_seconds_median": float(np.median(self.times)) if self.times else first}
 
 
 def save_json(path: Path, obj) -> None:

@@ -652,8 +652,7 @@ def train(name: str, setting: dict, width: int, lr: float, updates: int, seed: i
     return optax.apply_updates(params, changes), opt_state, loss
 
   per_epoch = len(train_x) // args.batch
-  times, losses, step, epoch = [], [], 0, 0
-  seconds = 0.0
+  clock, losses, step, epoch = _common.UpdateClock(), [], 0, 0
   bar = tqdm(total=updates, desc=f"{name:>8}", leave=False, mininterval=2.0)
   while step < updates:
     canvases, index = train_canvases(seed, epoch, train_x, setting)
@@ -661,15 +660,7 @@ def train(name: str, setting: dict, width: int, lr: float, updates: int, seed: i
       batch = slice(i * args.batch, (i + 1) * args.batch)
       x = jnp.asarray(canvases[batch, ..., None])
       y = jnp.asarray(train_y[index[batch]])
-      start = time.perf_counter()
-      params, opt_state, loss = update(params, opt_state, x, y)
-      jax.block_until_ready(loss)
-      elapsed = time.perf_counter() - start
-      if step == 0:
-        compile_seconds = elapsed  # Mostly compilation; left out of the update times.
-      else:
-        times.append(elapsed)
-      seconds += elapsed
+      params, opt_state, loss = clock(update, params, opt_state, x, y)
       losses.append(float(loss))
       step += 1
       bar.update(1)
@@ -685,9 +676,7 @@ def train(name: str, setting: dict, width: int, lr: float, updates: int, seed: i
       "lr": lr,
       "updates": updates,
       "epochs": epoch,
-      "train_seconds": seconds,
-      "first_update_seconds": compile_seconds,
-      "update_seconds_median": float(np.median(times)) if times else compile_seconds,
+      **clock.summary(),
       "eval_seconds": eval_seconds,
       "final_loss": float(np.mean(losses[-50:])),
       "loss_curve": [float(np.mean(losses[i : i + 50])) for i in range(0, len(losses), 50)],

@@ -84,7 +84,6 @@ import argparse
 import json
 import pickle
 import shutil
-import time
 from pathlib import Path
 
 import _common
@@ -400,27 +399,19 @@ def train(variant: str, args, train_images, test):
   key = jax.random.key(args.seed)
   bound0, rec0, kl0 = evaluate(state)
   curve = [{"epoch": 0, "update": 0, "test_bound": bound0, "train_bound": None}]
-  seconds, times, step = 0.0, [], 0
+  clock, step = _common.UpdateClock(), 0
   bar = tqdm(range(args.epochs), desc=f"{variant:>12}", leave=False, mininterval=2.0)
   for epoch in bar:
     order = np.random.default_rng([args.seed, epoch]).permutation(len(train_images))
     bounds = []
     for i in range(per_epoch):
       index = jnp.asarray(order[i * args.batch : (i + 1) * args.batch])
-      start = time.perf_counter()
-      state, opt_state, bound = update(state, opt_state, index, jax.random.fold_in(key, step),
-                                       step)
-      jax.block_until_ready(bound)
-      elapsed = time.perf_counter() - start
-      if step == 0:
-        compile_seconds = elapsed  # Mostly compilation; left out of the update times.
-      else:
-        times.append(elapsed)
-      seconds += elapsed
+      state, opt_state, bound = clock(update, state, opt_state, index,
+                                      jax.random.fold_in(key, step), step)
       bounds.append(float(bound))
       step += 1
     point = {"epoch": epoch + 1, "update": step, "train_bound": float(np.mean(bounds)),
-             "test_bound": None, "train_seconds": seconds}
+             "test_bound": None, "train_seconds": clock.seconds}
     if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
       point["test_bound"] = evaluate(state)[0]
     curve.append(point)
@@ -436,10 +427,8 @@ def train(variant: str, args, train_images, test):
       "params": count_params(model),
       "updates": updates,
       "epochs": args.epochs,
-      "train_seconds": seconds,
-      "first_update_seconds": compile_seconds,
-      "update_seconds_median": float(np.median(times)) if times else compile_seconds,
-      "update_seconds_p90": float(np.percentile(times, 90)) if times else compile_seconds,
+      **clock.summary(),
+      "update_seconds_p90": float(np.percentile(clock.times or [clock.first or 0.0], 90)),
       "curve": curve,
   }, nnx.merge(graphdef, state)
 
